@@ -1,0 +1,31 @@
+# The essential-sparsity pipeline (arXiv 2306.03805), from pre-trained checkpoints to figures.
+#
+#   snakemake --cores all                 every figure of the active profile (params.yaml)
+#   snakemake --cores all fig02           one figure and only what it needs
+#   snakemake --cores all --config profile=smoke
+#
+# params.yaml is validated before any rule is defined: a bad value stops here, with one line.
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    sparsity=r"0(\.\d+)?",
+    seed=r"\d+",
+    model=r"[a-z0-9][a-z0-9.-]*",
+    task=r"[a-z0-9][a-z0-9.-]*",
+    method=r"[a-z0-9][a-z0-9-]*",
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/prune.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        FIGURES["fig01"],
+        FIGURES["fig02"],
+    default_target: True

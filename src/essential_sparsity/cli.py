@@ -1,0 +1,129 @@
+"""`essential-sparsity`: the command line the Snakemake rules call, one subcommand per stage.
+
+Every subcommand validates params.yaml first, so a bad value stops the job before it writes
+anything, with one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .io import ArtefactError
+from .params import ParamsError, load_params
+from .sources import SourceError
+
+EXPECTED = (ParamsError, SourceError, ArtefactError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="essential-sparsity", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", help="path to params.yaml")
+    parser.add_argument("--profile", default=None, help="smoke | default | paper "
+                        "(default: the file's `profile:`)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("check", help="validate params.yaml and print the resolved settings")
+    sub.add_parser("sources", help="list models and tasks and whether they are installed")
+
+    p = sub.add_parser("split", help="write a task's train/validation/test splits")
+    p.add_argument("--task", required=True)
+    p.add_argument("--out-dir", required=True)
+
+    p = sub.add_parser("prune", help="one-shot magnitude pruning of a pre-trained model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--sparsity", type=float, required=True)
+    p.add_argument("--out", required=True, help="mask .safetensors (report .json beside it)")
+
+    p = sub.add_parser("finetune", help="sparse fine-tuning under a fixed mask")
+    p.add_argument("--model", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--mask", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--checkpoint", default=None)
+
+    p = sub.add_parser("tables", help="tidy tables and essential sparsity from metrics.json files")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--metrics-json", required=True)
+    p.add_argument("runs", nargs="+")
+
+    p = sub.add_parser("mask-table", help="Figure 1's table from a mask's sparsity report")
+    p.add_argument("--report", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("render", help="execute a figure notebook with papermill")
+    p.add_argument("--notebook", required=True)
+    p.add_argument("--html", required=True, help="executed notebook as HTML")
+    p.add_argument("--out", action="append", default=[], metavar="NAME=PATH",
+                   help="a file the notebook writes (renamed into place only on success)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="another notebook parameter (VALUE parsed as JSON when it can be)")
+    return parser
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ParamsError(f"expected NAME=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def _json_or_text(value: str):
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def run(args: argparse.Namespace) -> None:
+    from . import stages
+
+    params = load_params(args.params, args.profile)
+    if args.command == "check":
+        print(json.dumps(params, indent=2))
+    elif args.command == "sources":
+        from .sources import available_sources
+        for row in available_sources():
+            print(f"{row['kind']:5} {row['name']:18} {row['source']:32} "
+                  f"{'installed' if row['installed'] else 'MISSING'}")
+    elif args.command == "split":
+        stages.split_task(params, args.task, args.out_dir)
+    elif args.command == "prune":
+        report = stages.prune(params, args.model, args.method, args.sparsity, args.out)
+        print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
+              f"({report['sparsity']:.4f})")
+    elif args.command == "finetune":
+        record = stages.finetune_run(params, args.model, args.task, args.mask, args.seed,
+                                     args.data_dir, args.metrics, args.checkpoint)
+        print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
+              f"in {record['wall_time_s']:.0f} s")
+    elif args.command == "tables":
+        print(stages.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
+              .to_string(index=False))
+    elif args.command == "mask-table":
+        stages.mask_table(args.report, args.out)
+    elif args.command == "render":
+        from .render import render_notebook
+        extra = {k: _json_or_text(v) for k, v in _pairs(args.param).items()}
+        render_notebook(args.notebook, args.html, _pairs(args.out), extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        run(args)
+    except EXPECTED as exc:
+        print(f"essential-sparsity {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Artefact I/O: every file is written to a temporary name and renamed, so an interrupted job never
+leaves a half-written file that looks complete; safetensors only, never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class ArtefactError(ValueError):
+    """An artefact on disk is missing or unreadable; the message names the file and the fix."""
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data: object) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ArtefactError(f"{path}: missing; rebuild it with snakemake {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise ArtefactError(f"{path}: corrupt JSON ({exc}); delete it and rebuild") from exc
+
+
+def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor],
+                  metadata: dict[str, str] | None = None) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+
+
+def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise ArtefactError(f"{path}: missing; rebuild it with snakemake {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtefactError(f"{path}: corrupt safetensors file ({exc}); delete it and rebuild "
+                            f"with snakemake {path}") from exc
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtefactError(f"{path}: corrupt safetensors file ({exc}); delete it and rebuild "
+                            f"with snakemake {path}") from exc

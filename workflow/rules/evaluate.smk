@@ -1,0 +1,45 @@
+# Evaluation: every run's test metric in one tidy table, the drop from the dense model at each
+# sparsity, and essential sparsity (largest grid sparsity within epsilon points of dense).
+
+
+rule tabulate:
+    output:
+        runs=f"{TABLES}/finetune_runs.csv",
+        drops=f"{TABLES}/drop_vs_sparsity.csv",
+        essential=f"{TABLES}/essential_sparsity.csv",
+        metrics="results/metrics/essential_sparsity.json",
+    input:
+        runs=run_metrics(),
+        code=code("evaluate"),
+    params:
+        cli=CLI,
+        out_dir=lambda wildcards, output: os.path.dirname(output.runs),
+        epsilon=config["evaluate"]["epsilon"],
+    conda:
+        ENV
+    log:
+        "logs/tabulate.log",
+    shell:
+        "{params.cli} tables --out-dir {params.out_dir} --metrics-json {output.metrics} {input.runs} > {log} 2>&1"
+
+
+rule mask_table:
+    output:
+        f"{TABLES}/pruned_by_component_{{model}}_{{method}}_{{sparsity}}.csv",
+    input:
+        report=MASK_REPORT,
+        code=code("evaluate"),
+    params:
+        cli=CLI,
+    conda:
+        ENV
+    log:
+        "logs/mask_table/{model}_{method}_{sparsity}.log",
+    shell:
+        "{params.cli} mask-table --report {input.report} --out {output} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        rules.tabulate.output,
+        expand(rules.mask_table.output, **FIG01),
