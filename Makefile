@@ -38,10 +38,11 @@ smoke: setup
 	snakemake --cores all --config profile=smoke
 
 # A reviewer's copy: fetch every artefact recorded in dvc.lock, then tell Snakemake the pulled
-# files are current (DVC has checked their hashes; their timestamps are checkout order).
+# files are current (DVC has checked their hashes; their timestamps are checkout order). Touching
+# every job also records its parameters, so a later edit of params.yaml reruns what it should.
 pull: setup
 	dvc pull
-	snakemake --cores 1 --touch --quiet all
+	snakemake --cores 1 --touch --forceall --quiet all
 
 clean-results:
 	rm -rf results reports/figures reports/notebooks .snakemake logs

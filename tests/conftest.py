@@ -1,9 +1,8 @@
-"""Shared fixtures: tiny models built from configs, the project's params, a scratch project copy."""
+"""Shared fixtures: tiny models built from configs, and the project's params."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -38,22 +37,3 @@ def params():
     from essential_sparsity.params import load_params
 
     return load_params(ROOT / "params.yaml", "smoke")
-
-
-PROJECT_FILES = ("Snakefile", "params.yaml", "dvc.yaml", "workflow", "src", ".dvc", "pyproject.toml",
-                 "requirements.txt", "requirements-data.txt", "Makefile", ".gitignore", "reports")
-
-
-@pytest.fixture
-def project_copy(tmp_path):
-    """A copy of the project's tracked sources (no results) to run pipelines in."""
-    dest = tmp_path / "project"
-    dest.mkdir()
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(
-                "__pycache__", "*.egg-info", "tmp", "cache", "figures", "notebooks"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest

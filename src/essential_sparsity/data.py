@@ -63,20 +63,24 @@ def make_splits(task: TaskData, sizes: dict, seed: int,
     pool = clean(task.examples, sizes["min_chars"])
     labels = pool["label"].to_numpy()
     n_train, n_val = sizes["train_size"], sizes["validation_size"]
+    room = len(pool) - n_val - (n_train or 0)
     if task.fixed_test is not None:
         fixed = clean(task.fixed_test, sizes["min_chars"])
         (test_idx,) = stratified_take(fixed["label"].to_numpy(), [sizes["test_size"]], seed)
         test = fixed.iloc[test_idx]
         n_test = 0
     else:
-        n_test = min(sizes["test_size"], len(pool) - n_val - (n_train or 0))
-    if n_test < 0 or (task.fixed_test is None and n_test == 0):
+        n_test = min(sizes["test_size"], room)
+    if room < 0 or (task.fixed_test is None and n_test == 0):
         raise ValueError(f"{name}: {len(pool)} usable examples cannot fill data.train_size "
                          f"({n_train}) + data.validation_size ({n_val}) + a test set; lower them "
                          f"in params.yaml")
     test_idx_pool, val_idx, rest = stratified_take(labels, [n_test, n_val, len(pool)], seed)
     if task.fixed_test is None:
         test = pool.iloc[test_idx_pool]
+    if len(rest) == 0:
+        raise ValueError(f"{name}: no examples left for training after validation and test; "
+                         f"set data.train_size or lower data.test_size in params.yaml")
     (train_idx,) = stratified_take(labels[rest], [n_train or len(rest)], seed + 1)
     frames = {"train": pool.iloc[rest[train_idx]], "validation": pool.iloc[val_idx], "test": test}
     return {k: v.reset_index(drop=True)[["text", "text_pair", "label"]] for k, v in frames.items()}

@@ -76,8 +76,9 @@ def _from_pretrained(loader, name: str, **kwargs):
     try:
         return loader.from_pretrained(model_location(name), **kwargs)
     except OSError as exc:
-        raise SourceError(f"model {name}: cannot load {model_location(name)} ({exc}); for hub "
-                          f"models fill the Hugging Face cache first (huggingface-cli download "
+        reason = " ".join(str(exc).split())  # one line: transformers' messages span several
+        raise SourceError(f"model {name}: cannot load {model_location(name)} ({reason}); for hub "
+                          f"models fill the Hugging Face cache first (hf download "
                           f"{model_location(name)}) or unset HF_HUB_OFFLINE") from exc
 
 
@@ -141,7 +142,7 @@ def _glue_split(task: str, split: str) -> pd.DataFrame:
     except LocalEntryNotFoundError as exc:
         raise SourceError(f"task {task}: {GLUE_REPO}/{filename} is not in the Hugging Face cache "
                           f"and the hub is offline; download it on a connected machine "
-                          f"(huggingface-cli download --repo-type dataset {GLUE_REPO})") from exc
+                          f"(hf download --repo-type dataset {GLUE_REPO} {filename})") from exc
     raw = pd.read_parquet(path)
     frame = pd.DataFrame({"text": raw[text].astype(str),
                           "text_pair": raw[pair].astype(str) if pair else "",

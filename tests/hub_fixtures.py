@@ -1,0 +1,128 @@
+"""Build a tiny Hugging Face hub cache, laid out as huggingface_hub writes it, at test time.
+
+    <cache>/models--google-bert--bert-base-uncased/refs/main         -> commit hash
+    <cache>/models--google-bert--bert-base-uncased/blobs/<sha256>    file contents
+    <cache>/models--google-bert--bert-base-uncased/snapshots/<hash>/config.json -> ../../blobs/..
+    <cache>/datasets--nyu-mll--glue/snapshots/<hash>/rte/train-00000-of-00001.parquet -> ...
+
+Nothing here is downloaded or committed: a 2-layer BERT with a 60-word vocabulary and a few dozen
+GLUE-shaped rows per split are made from code, so the paper profile's loaders run offline against
+the very paths and file names they read on the hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+BERT_REPO = "google-bert/bert-base-uncased"
+GLUE_REPO = "nyu-mll/glue"
+MODEL_COMMIT = "86b5e0934494bd15c9632b12f734a8a67f723594"
+GLUE_COMMIT = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = [
+    "the", "a", "an", "is", "was", "not", "no", "good", "bad", "movie", "film", "great", "awful",
+    "plot", "actor", "cat", "dog", "sat", "on", "mat", "man", "woman", "city", "river", "sun",
+    "rain", "it", "this", "that", "and", "but", "very", "so", "of", "in", "to", "he", "she",
+    "they", "likes", "hates", "runs", "walks", "red", "blue", "big", "small", "old", "new",
+    "happy", "sad", "day", "night",
+]
+VOCAB = [*SPECIAL, *WORDS, "##s", "##ed", "##ing", ".", ",", "!"]
+
+# GLUE tasks: columns in the hub's parquet files and the splits written, with their row counts.
+GLUE_FIXTURE = {
+    "rte": (("sentence1", "sentence2"), {"train": 40, "validation": 24, "test": 12}, 2),
+    "sst2": (("sentence",), {"train": 40, "validation": 24, "test": 12}, 2),
+    "mnli": (("premise", "hypothesis"), {"train": 45, "validation_matched": 30}, 3),
+}
+
+
+def repo_dir(cache: Path, repo_id: str, repo_type: str = "model") -> Path:
+    return Path(cache) / f"{repo_type}s--{repo_id.replace('/', '--')}"
+
+
+def add_snapshot(cache: Path, repo_id: str, repo_type: str, commit: str, files: Path) -> Path:
+    """Move every file under `files` into the cache as a blob linked from snapshots/<commit>."""
+    repo = repo_dir(cache, repo_id, repo_type)
+    snapshot = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    for source in sorted(p for p in Path(files).rglob("*") if p.is_file()):
+        blob = repo / "blobs" / hashlib.sha256(source.read_bytes()).hexdigest()
+        shutil.move(source, blob)
+        link = snapshot / source.relative_to(files)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def tiny_bert(seed: int = 0):
+    """A BERT pre-training model (encoder under `bert.`, like the hub checkpoint) with random
+    weights; its encoder is `model.bert`."""
+    import torch
+    from transformers import BertConfig, BertForPreTraining
+
+    config = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
+                        architectures=["BertForMaskedLM"])
+    torch.manual_seed(seed)
+    return BertForPreTraining(config).eval()
+
+
+def tiny_tokenizer(vocab_file: Path):
+    from transformers import BertTokenizerFast
+
+    words = Path(vocab_file).read_text().splitlines()
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
+
+
+def write_bert_snapshot(cache: Path, staging: Path):
+    """The fixture's google-bert/bert-base-uncased; returns the model that was saved."""
+    staging.mkdir(parents=True)
+    (staging / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    model = tiny_bert()
+    model.save_pretrained(staging)
+    tiny_tokenizer(staging / "vocab.txt").save_pretrained(staging)
+    add_snapshot(cache, BERT_REPO, "model", MODEL_COMMIT, staging)
+    return model
+
+
+def sentence(i: int, j: int) -> str:
+    return " ".join(WORDS[(i * 7 + k * j + j) % len(WORDS)] for k in range(3 + i % 4)) + " ."
+
+
+def glue_frame(columns: tuple[str, ...], rows: int, n_labels: int, test: bool,
+               start: int = 0) -> pd.DataFrame:
+    """`rows` examples numbered from `start` (so no two splits share a text); labels cycle over
+    the classes, -1 on GLUE's hidden test split."""
+    data = {col: [f"{sentence(i, j + 1)} {i}" for i in range(start, start + rows)]
+            for j, col in enumerate(columns)}
+    data["label"] = [-1 if test else i % n_labels for i in range(rows)]
+    data["idx"] = list(range(rows))
+    return pd.DataFrame(data).astype({"label": "int64", "idx": "int32"})
+
+
+def write_glue_snapshot(cache: Path, staging: Path, tasks=tuple(GLUE_FIXTURE)) -> None:
+    for task in tasks:
+        columns, splits, n_labels = GLUE_FIXTURE[task]
+        (staging / task).mkdir(parents=True)
+        start = 0
+        for split, rows in splits.items():
+            frame = glue_frame(columns, rows, n_labels, test=split == "test", start=start)
+            start += rows
+            frame.to_parquet(staging / task / f"{split}-00000-of-00001.parquet", index=False)
+    add_snapshot(cache, GLUE_REPO, "dataset", GLUE_COMMIT, staging)
+
+
+def build_hub_cache(root: Path):
+    """A hub cache under root/hub with the fixture BERT and GLUE; returns (cache, saved model)."""
+    cache = Path(root) / "hub"
+    model = write_bert_snapshot(cache, Path(root) / "staging-model")
+    write_glue_snapshot(cache, Path(root) / "staging-glue")
+    return cache, model

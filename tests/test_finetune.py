@@ -1,0 +1,218 @@
+"""Sparse fine-tuning: pruned weights stay exactly zero at every step; runs are reproducible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from conftest import tiny_bert_config
+
+from essential_sparsity import data, finetune, masks, stages
+from essential_sparsity.io import read_json, read_tensors
+from essential_sparsity.params import load_params
+from essential_sparsity.scope import COMPONENTS, scope_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETTINGS = {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2, "weight_decay": 0.01,
+            "adam_epsilon": 1e-8, "warmup_ratio": 0.0}
+
+
+def make_model(init_seed: int = 0):
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(init_seed)
+    return BertForSequenceClassification(tiny_bert_config())
+
+
+def make_data(n: int = 24, length: int = 12, seed: int = 1) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    attention = torch.ones(n, length, dtype=torch.long)
+    attention[: n // 2, length // 2:] = 0  # half the examples padded
+    return {"input_ids": torch.randint(1, 64, (n, length), generator=g) * attention,
+            "attention_mask": attention,
+            "token_type_ids": torch.zeros(n, length, dtype=torch.long),
+            "labels": torch.randint(0, 3, (n,), generator=g)}
+
+
+def global_mask(model, sparsity: float = 0.5) -> dict[str, torch.Tensor]:
+    weights = scope_weights(model, list(COMPONENTS))
+    return masks.omp_global(weights, [sparsity])[sparsity]
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_globals():
+    """finetune_run switches on deterministic algorithms and sets threads; undo for other tests."""
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+
+
+def test_pruned_weights_stay_zero_and_kept_weights_train():
+    model = make_model()
+    mask = global_mask(model)
+    scoped = scope_weights(model, list(COMPONENTS))
+    before = {k: w.detach().clone() for k, w in scoped.items()}
+    history = finetune.train(model, make_data(), mask, SETTINGS, seed=0)
+    assert history["steps"] == 6 and len(history["train_loss_per_epoch"]) == 2
+    assert finetune.pruned_nonzero(model, mask) == 0
+    for name, keep in mask.items():
+        assert (scoped[name][~keep] == 0).all()
+        changed = (scoped[name][keep] != before[name][keep]).float().mean()
+        assert changed > 0.9, name
+
+
+def test_every_step_sees_exactly_zero_pruned_weights():
+    """Checked before each forward pass, i.e. after every optimizer step but the last."""
+    model = make_model()
+    mask = global_mask(model)
+    scoped = scope_weights(model, list(COMPONENTS))
+    leaks = []
+
+    def check(module, args, kwargs):
+        leaks.append(sum(int((w[~mask[n]] != 0).sum()) for n, w in scoped.items()))
+
+    model.register_forward_pre_hook(check, with_kwargs=True)
+    steps = []
+    original_step = torch.optim.AdamW.step
+
+    def counting_step(self, *args, **kwargs):
+        steps.append(1)
+        return original_step(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.optim.AdamW, "step", counting_step)
+        finetune.train(model, make_data(), mask, {**SETTINGS, "epochs": 3}, seed=0)
+    leaks.append(finetune.pruned_nonzero(model, mask))
+    assert len(steps) == 9 and len(leaks) == 10
+    assert leaks == [0] * 10
+
+
+def test_without_remasking_adam_would_leak():
+    """Guards the test above: the gradients at pruned positions are not zero."""
+    model = make_model()
+    mask = global_mask(model)
+    masks.apply_mask(scope_weights(model, list(COMPONENTS)), mask)
+    model(**make_data()).loss.backward()
+    scoped = scope_weights(model, list(COMPONENTS))
+    assert any((w.grad[~mask[n]] != 0).any() for n, w in scoped.items())
+
+
+def state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def run(seed: int):
+    model = make_model()
+    mask = global_mask(model)
+    finetune.train(model, make_data(), mask, SETTINGS, seed=seed)
+    return state(model), finetune.evaluate(model, make_data(seed=2), batch_size=5)
+
+
+def test_same_seed_is_bit_identical_other_seed_differs():
+    first_state, first_eval = run(seed=0)
+    again_state, again_eval = run(seed=0)
+    other_state, _ = run(seed=1)
+    assert first_state.keys() == again_state.keys()
+    assert all(torch.equal(first_state[k], again_state[k]) for k in first_state)
+    assert first_eval == again_eval
+    assert first_eval["examples"] == 24 and 0 <= first_eval["accuracy"] <= 100
+    assert not all(torch.equal(first_state[k], other_state[k]) for k in first_state)
+
+
+@pytest.mark.parametrize(("total", "warmup"), [(10, 0), (10, 3), (1, 0)])
+def test_linear_schedule_reaches_zero_at_the_last_step(total, warmup):
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = finetune.linear_schedule(optimizer, total, warmup)
+    used = []
+    for _ in range(total):
+        used.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    assert all(lr > 0 for lr in used)  # no step is wasted at lr 0
+    assert used[:warmup] == pytest.approx([(i + 1) / warmup for i in range(warmup)])
+    decay = used[warmup:]
+    assert decay[0] == pytest.approx(1.0)
+    assert decay == pytest.approx([(total - s) / (total - warmup) for s in range(warmup, total)])
+
+
+# --- end to end on the packaged model ------------------------------------------------------------
+
+WORDS = ["good", "great", "fine", "happy", "bad", "awful", "poor", "sad", "movie", "day"]
+
+
+def tiny_frame(n: int, offset: int) -> pd.DataFrame:
+    rows = [(f"{WORDS[i % 10]} {WORDS[(i * 3) % 10]} text {offset + i}", i % 2) for i in range(n)]
+    return pd.DataFrame(rows, columns=["text", "label"]).assign(text_pair="")
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """Mask and splits for minilm-l6, and two fine-tuning runs with the same seed."""
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    tmp = tmp_path_factory.mktemp("e2e")
+    params = load_params(ROOT / "params.yaml", "smoke")
+    params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
+                              per_task={})
+    splits = {"train": tiny_frame(16, 0), "validation": tiny_frame(8, 100),
+              "test": tiny_frame(8, 200)}
+    data.write_splits(tmp / "data", splits, ["negative", "positive"], {"seed": 0})
+    report = stages.prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
+    runs = []
+    for name in ("first", "second"):
+        record = stages.finetune_run(params, "minilm-l6", "tiny", tmp / "mask.safetensors", 0,
+                                     tmp / "data", tmp / name / "metrics.json",
+                                     tmp / name / "model.safetensors")
+        runs.append((record, read_json(tmp / name / "metrics.json"),
+                     read_tensors(tmp / name / "model.safetensors")))
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+    return {"report": report, "mask": masks.load_mask(tmp / "mask.safetensors"), "runs": runs,
+            "dir": tmp}
+
+
+def test_e2e_mask_report(e2e):
+    report = e2e["report"]
+    assert report["model"] == "minilm-l6" and report["method"] == "omp-global"
+    assert report["pruned"] == masks.n_pruned(0.5, report["weights"])
+    assert len(report["matrices"]) == 6 * 6  # six layers of six matrices
+
+
+def test_e2e_metrics_fields(e2e):
+    returned, written, _ = e2e["runs"][0]
+    assert returned == written
+    assert written["model"] == "minilm-l6" and written["task"] == "tiny"
+    assert written["method"] == "omp-global" and written["sparsity"] == 0.5
+    assert written["scope_sparsity"] == pytest.approx(0.5, abs=1e-6)
+    assert written["seed"] == 0 and written["metric"] == "accuracy"
+    assert 0 <= written["value"] <= 100 and 0 <= written["validation_value"] <= 100
+    assert written["test_examples"] == 8 and written["train_examples"] == 16
+    assert written["steps"] == 2 and len(written["train_loss_per_epoch"]) == 1
+    assert written["settings"]["max_length"] == 8 and written["settings"]["epochs"] == 1
+    assert written["label_names"] == ["negative", "positive"]
+    assert written["mask"] == str(e2e["dir"] / "mask.safetensors")
+
+
+def test_e2e_checkpoint_is_exactly_sparse(e2e):
+    mask = e2e["mask"]
+    _, _, checkpoint = e2e["runs"][0]
+    assert "classifier.weight" in checkpoint
+    for name, keep in mask.items():
+        weight = checkpoint[f"bert.{name}"]
+        assert weight.shape == keep.shape
+        assert (weight[~keep] == 0).all(), name
+        assert (weight[keep] != 0).all(), name
+
+
+def test_e2e_same_seed_same_result(e2e):
+    (first, _, first_ckpt), (second, _, second_ckpt) = e2e["runs"]
+    assert first["value"] == second["value"]
+    assert first["validation_value"] == second["validation_value"]
+    assert first["test_loss"] == second["test_loss"]
+    assert first_ckpt.keys() == second_ckpt.keys()
+    assert all(torch.equal(first_ckpt[k], second_ckpt[k]) for k in first_ckpt)

@@ -1,0 +1,151 @@
+"""The smoke profile through DVC and Snakemake end to end, in a scratch git repository.
+
+One build serves every test here (it takes a couple of minutes on 2 cores): `dvc repro` runs each
+stage's Snakemake target, so this is also the check that every rule of the DAG executes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+TARGET_RULES = {"all", "data", "masks", "finetune", "tables", "fig01", "fig02", "fig01_mask"}
+
+pytestmark = pytest.mark.slow
+
+
+def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+BUILT = ("results/", "reports/figures/", "reports/notebooks/", "logs/")
+
+
+def tracked_files() -> list[str]:
+    """The project's sources as a clean clone has them (a local build's artefacts left out)."""
+    listing = sh("git", "ls-files", "--cached", "--others", "--exclude-standard", cwd=ROOT)
+    return [f for f in listing.stdout.splitlines()
+            if (ROOT / f).is_file() and not f.startswith(BUILT)]
+
+
+def set_profile(repo: Path, profile: str) -> None:
+    params = repo / "params.yaml"
+    text, n = re.subn(r"^profile: \w+", f"profile: {profile}", params.read_text(), flags=re.M)
+    assert n == 1
+    params.write_text(text)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A git repository of the project on the smoke profile, built with `dvc repro`."""
+    repo = tmp_path_factory.mktemp("built") / "repo"
+    for name in tracked_files():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, repo / name)
+    set_profile(repo, "smoke")
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-qm", "smoke", cwd=repo)
+    sh("dvc", "repro", cwd=repo)
+    return repo
+
+
+def test_every_rule_ran_and_every_output_is_complete(built):
+    rules = set(sh("snakemake", "--list-rules", cwd=built).stdout.split()) - TARGET_RULES
+    summary = sh("snakemake", "--summary", "--cores", "1", cwd=built).stdout.splitlines()
+    rows = [line.split("\t") for line in summary[1:] if line.strip()]
+    assert {row[2] for row in rows} == rules
+    assert all(row[4] == "ok" for row in rows), [r for r in rows if r[4] != "ok"]
+    for figure in ("fig01_pruned_weights", "fig02_drop_vs_sparsity"):
+        for path in (f"reports/figures/{figure}.png", f"reports/figures/{figure}.pdf",
+                     f"reports/notebooks/{figure}.html"):
+            assert (built / path).stat().st_size > 1000, path
+    essential = json.loads((built / "results/metrics/essential_sparsity.json").read_text())
+    assert set(essential["minilm-l6"]) == {"bbc-news", "tweet-sentiment"}
+    assert not list(built.rglob("*.tmp")), "a temporary file was left behind"
+
+
+def test_second_run_has_nothing_to_do(built):
+    assert "Nothing to be done" in sh("snakemake", "-n", cwd=built).stdout
+    assert "up to date" in sh("dvc", "status", cwd=built).stdout
+    assert "up to date" in sh("dvc", "repro", cwd=built).stdout
+
+
+@pytest.fixture(scope="module")
+def pulled(built, tmp_path_factory) -> Path:
+    """A fresh clone that got every artefact from a DVC remote, not by building."""
+    remote = tmp_path_factory.mktemp("remote")
+    sh("dvc", "remote", "add", "-d", "local", str(remote), cwd=built)
+    sh("dvc", "push", cwd=built)
+    sh("git", "add", "-A", cwd=built)
+    sh("git", "commit", "-qm", "built and pushed", cwd=built)
+    clone = tmp_path_factory.mktemp("clone") / "repo"
+    sh("git", "clone", "-q", str(built), str(clone), cwd=built.parent)
+    # What `make pull` runs: fetch the artefacts, then tell Snakemake they are current.
+    sh("dvc", "pull", cwd=clone)
+    sh("snakemake", "--cores", "1", "--touch", "--forceall", "--quiet", "all", cwd=clone)
+    return clone
+
+
+def test_pulled_clone_reports_nothing_to_rerun(built, pulled):
+    assert "up to date" in sh("dvc", "status", cwd=pulled).stdout
+    assert "Nothing to be done" in sh("snakemake", "-n", cwd=pulled).stdout
+    for path in ("results/tables/drop_vs_sparsity.csv",
+                 "reports/figures/fig02_drop_vs_sparsity.png"):
+        assert (pulled / path).read_bytes() == (built / path).read_bytes()
+
+
+def planned_rules(repo: Path) -> set[str]:
+    out = sh("snakemake", "-n", "--quiet", "rules", cwd=repo).stdout
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", out, flags=re.M)} - {"total"}
+
+
+def test_finetune_change_reruns_finetune_and_after_never_prune(pulled):
+    params = pulled / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("smoke: {epochs: 1,", "smoke: {epochs: 2,", 1))
+    assert params.read_text() != text
+    stale = set(json.loads(sh("dvc", "status", "--json", cwd=pulled).stdout))
+    assert stale == {"finetune"}  # later stages go stale once finetune's outputs change
+    plan = planned_rules(pulled)
+    assert "finetune_run" in plan and "tabulate" in plan and "draw_fig02" in plan
+    assert not plan & {"prune", "split_task", "mask_table", "draw_fig01"}
+    assert "params" in sh("dvc", "params", "diff", cwd=pulled).stdout
+
+
+def test_bad_params_stop_everything_and_touch_nothing(built):
+    params = built / "params.yaml"
+    good = params.read_text()
+    before = snapshot(built / "results")
+    try:
+        params.write_text(good.replace("learning_rate: 1.0e-4", "learning_rate: -1.0e-4"))
+        for command in (("snakemake", "--cores", "1", "--forceall"), ("dvc", "repro", "--force")):
+            result = sh(*command, cwd=built, check=False)
+            assert result.returncode != 0
+            assert "finetune.learning_rate = -0.0001" in result.stdout + result.stderr
+        direct = sh("snakemake", "--cores", "1", cwd=built, check=False)
+        assert direct.stderr.strip().count("\n") == 0  # one line
+    finally:
+        params.write_text(good)
+    assert snapshot(built / "results") == before
