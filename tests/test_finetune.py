@@ -17,7 +17,7 @@ from essential_sparsity.scope import COMPONENTS, scope_weights
 ROOT = Path(__file__).resolve().parents[1]
 
 SETTINGS = {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2, "weight_decay": 0.01,
-            "adam_epsilon": 1e-8, "warmup_ratio": 0.0}
+            "adam_epsilon": 1e-8, "warmup_ratio": 0.0, "precision": "bf16"}
 
 
 def make_model(init_seed: int = 0):

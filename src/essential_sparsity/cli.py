@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "sources":
         from .sources import available_sources
         for row in available_sources():
-            print(f"{row['kind']:5} {row['name']:18} {row['source']:32} "
-                  f"{'installed' if row['installed'] else 'MISSING'}")
+            hub = row["source"].startswith("hub ")
+            state = "from the hub (paper profile)" if hub else (
+                "installed" if row["installed"] else "MISSING: make setup")
+            print(f"{row['kind']:5} {row['name']:18} {row['source']:32} {state}")
     elif args.command == "split":
         stages.split_task(params, args.task, args.out_dir)
     elif args.command == "prune":

@@ -171,7 +171,7 @@ def available_sources() -> list[dict]:
     """One row per model and task: where it comes from and whether it is reachable here."""
     rows = []
     for name, entry in MODELS.items():
-        where = entry.get("hub") or f"pip {entry['pip']}"
+        where = f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}"
         ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
         rows.append({"kind": "model", "name": name, "source": where, "installed": ok})
     for name in TASKS:

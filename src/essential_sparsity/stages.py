@@ -53,8 +53,9 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     history = finetune.train(net, splits["train"], mask, settings, seed,
                              desc=f"{task} s={info['target_sparsity']:g} seed={seed}")
     train_seconds = time.perf_counter() - start
-    test = finetune.evaluate(net, splits["test"], settings["eval_batch_size"])
-    validation = finetune.evaluate(net, splits["validation"], settings["eval_batch_size"])
+    evaluate = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
+    test = finetune.evaluate(net, splits["test"], **evaluate)
+    validation = finetune.evaluate(net, splits["validation"], **evaluate)
     leaked = finetune.pruned_nonzero(net, mask)
     if leaked:
         raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
