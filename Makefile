@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: figures test setup lint smoke pull clean-results
+.PHONY: figures test setup lint smoke pull clean-results benchmarks
 
 figures: setup
 	dvc repro
@@ -36,6 +36,10 @@ lint: setup
 
 smoke: setup
 	snakemake --cores all --config profile=smoke
+
+# Every benchmark script, each in its own process; the report is reports/benchmarks.md.
+benchmarks: setup
+	python -m benchmarks.run
 
 # A reviewer's copy: fetch every artefact recorded in dvc.lock, then tell Snakemake the pulled
 # files are current (DVC has checked their hashes; their timestamps are checkout order). Touching

@@ -293,3 +293,37 @@ def test_scope_rejects_unknown_or_empty_components(tiny_bert):
         scope_weights(tiny_bert, ["query", "embeddings"])
     with pytest.raises(ValueError, match="matched no parameter"):
         scope_weights(tiny_bert, [])
+
+
+def sorted_reference(weights: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
+    """The definition itself: stable-sort every |w| in position order, drop the first round(sN)."""
+    flat = flat_of(weights).abs()
+    order = torch.argsort(flat, stable=True)
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    keep[order[:masks.n_pruned(sparsity, flat.numel())]] = False
+    parts = torch.split(keep, [w.numel() for w in weights.values()])
+    return {name: part.view(w.shape) for (name, w), part in zip(weights.items(), parts,
+                                                                 strict=True)}
+
+
+@PROPERTY
+@given(weights=weight_dicts(), sparsities=sparsity_lists, chunk=st.sampled_from([1, 3, 7, 1 << 22]))
+def test_radix_select_equals_a_stable_sort_with_ties_across_chunks(weights, sparsities, chunk):
+    original = masks._CHUNK
+    masks._CHUNK = chunk  # small chunks put ties and cuts on chunk boundaries
+    try:
+        result = masks.omp_global(weights, sparsities)
+    finally:
+        masks._CHUNK = original
+    for s in sparsities:
+        reference = sorted_reference(weights, s)
+        assert all(torch.equal(result[s][n], reference[n]) for n in weights)
+
+
+def test_radix_select_handles_magnitudes_spanning_the_float_range():
+    values = torch.tensor([0.0, 1e-45, 1e-38, 3e-39, 1e-10, 0.5, 1.0, 7e4, 3e38, -1e-45, -0.0])
+    weights = {"a": values[:6].view(2, 3), "b": values[6:].view(5, 1)}
+    for s in (0.1, 0.3, 0.5, 0.7, 0.9):
+        reference = sorted_reference(weights, s)
+        assert all(torch.equal(masks.omp_global(weights, [s])[s][n], reference[n])
+                   for n in weights)

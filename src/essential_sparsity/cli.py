@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", default="params.yaml", help="path to params.yaml")
     parser.add_argument("--profile", default=None, help="smoke | default | paper "
                         "(default: the file's `profile:`)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (the Snakemake rules pass the job's {threads})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("check", help="validate params.yaml and print the resolved settings")
@@ -86,6 +88,10 @@ def run(args: argparse.Namespace) -> None:
     from . import stages
 
     params = load_params(args.params, args.profile)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.command == "check":
         print(json.dumps(params, indent=2))
     elif args.command == "sources":

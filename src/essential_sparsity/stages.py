@@ -40,7 +40,6 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
                  checkpoint_path: str | Path | None = None) -> dict:
     """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint)."""
     settings = finetune_settings(params, task)
-    torch.set_num_threads(settings["threads"])
     torch.use_deterministic_algorithms(True)
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)

@@ -17,6 +17,8 @@ rule split_task:
         ENV
     log:
         "logs/split/{task}.log",
+    benchmark:
+        "results/benchmarks/split_task/{task}.tsv"
     shell:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 

@@ -19,6 +19,8 @@ rule tabulate:
         ENV
     log:
         "logs/tabulate.log",
+    benchmark:
+        "results/benchmarks/tabulate/tabulate.tsv"
     shell:
         "{params.cli} tables --out-dir {params.out_dir} --metrics-json {output.metrics} {input.runs} > {log} 2>&1"
 
@@ -35,6 +37,8 @@ rule mask_table:
         ENV
     log:
         "logs/mask_table/{model}_{method}_{sparsity}.log",
+    benchmark:
+        "results/benchmarks/mask_table/{model}_{method}_{sparsity}.tsv"
     shell:
         "{params.cli} mask-table --report {input.report} --out {output} > {log} 2>&1"
 

@@ -26,6 +26,8 @@ rule draw_fig01:
         ENV
     log:
         "logs/figures/fig01.log",
+    benchmark:
+        "results/benchmarks/draw_fig01/fig01.tsv"
     shell:
         "{params.cli} render --notebook {input.notebook} --html {output.html}"
         " --out out_png={output.png} --out out_pdf={output.pdf} --param dpi={params.dpi}"
@@ -50,6 +52,8 @@ rule draw_fig02:
         ENV
     log:
         "logs/figures/fig02.log",
+    benchmark:
+        "results/benchmarks/draw_fig02/fig02.tsv"
     shell:
         "{params.cli} render --notebook {input.notebook} --html {output.html}"
         " --out out_png={output.png} --out out_pdf={output.pdf} --param dpi={params.dpi}"

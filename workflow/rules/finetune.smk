@@ -23,6 +23,8 @@ rule finetune_run:
         ENV
     log:
         f"logs/finetune/{RUN.removeprefix('results/finetune/')}.log",
+    benchmark:
+        f"results/benchmarks/finetune_run/{RUN.removeprefix('results/finetune/')}.tsv"
     shell:
         "{params.cli} finetune --model {wildcards.model} --task {wildcards.task} --mask {input.mask}"
         " --seed {wildcards.seed} --data-dir results/data/{wildcards.task}"

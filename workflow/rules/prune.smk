@@ -17,6 +17,8 @@ rule prune:
         ENV
     log:
         "logs/prune/{model}/{method}/{sparsity}.log",
+    benchmark:
+        "results/benchmarks/prune/{model}/{method}/{sparsity}.tsv"
     shell:
         "{params.cli} prune --model {wildcards.model} --method {wildcards.method}"
         " --sparsity {wildcards.sparsity} --out {output.mask} > {log} 2>&1"
