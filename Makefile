@@ -31,7 +31,7 @@ $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	touch $@
 
 lint: setup
-	ruff check src tests
+	ruff check src tests benchmarks workflow
 	snakemake --lint
 
 smoke: setup

@@ -15,17 +15,18 @@ wildcard_constraints:
     model=r"[a-z0-9][a-z0-9.-]*",
     task=r"[a-z0-9][a-z0-9.-]*",
     method=r"[a-z0-9][a-z0-9-]*",
+    round=r"[1-9]\d*",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/lth.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 
 
 rule all:
     input:
-        FIGURES["fig01"],
-        FIGURES["fig02"],
+        FIGURES.values(),
     default_target: True

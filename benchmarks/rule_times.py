@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = Path("results", "benchmarks")
 # every rule with a shell command, in pipeline order
-RULES = ("split_task", "prune", "finetune_run", "tabulate", "mask_table", "draw_fig01",
-         "draw_fig02")
+RULES = ("split_task", "prune", "finetune_run", "lth_round", "tabulate", "mask_similarity",
+         "mask_table", "draw_fig01", "draw_fig02", "draw_fig05", "draw_fig09", "draw_fig10")
 
 
 def _number(value: str | None) -> float | None:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import tiny_bert_config
 
-from essential_sparsity import data, finetune, masks, stages
-from essential_sparsity.io import read_json, read_tensors
+from essential_sparsity import data, finetune, masks, sources, stages
+from essential_sparsity.io import ArtefactError, read_json, read_tensors
 from essential_sparsity.params import load_params
 from essential_sparsity.scope import COMPONENTS, scope_weights
 
@@ -216,3 +216,74 @@ def test_e2e_same_seed_same_result(e2e):
     assert first["test_loss"] == second["test_loss"]
     assert first_ckpt.keys() == second_ckpt.keys()
     assert all(torch.equal(first_ckpt[k], second_ckpt[k]) for k in first_ckpt)
+
+
+# --- LTH rounds on the packaged model -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lth(e2e):
+    """Round 1 from a dense run, round 2 from round 1's run; the encoder each run started from."""
+    tmp, params = e2e["dir"] / "lth", load_params(ROOT / "params.yaml", "smoke")
+    params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
+                              per_task={})
+    params["lth"]["rate"] = 0.3   # rounds at 0.3, 0.6, 0.9 on the smoke grid's largest (0.9)
+    stages.prune(params, "minilm-l6", "omp-global", 0.0, tmp / "dense.safetensors")
+    starts, previous, rounds = [], tmp / "dense.safetensors", []
+    real_train = finetune.train
+
+    def spy(model, *args, **kwargs):
+        starts.append({k: v.detach().clone() for k, v in model.base_model.state_dict().items()})
+        return real_train(model, *args, **kwargs)
+
+    finetune.train = spy
+    try:
+        for round_ in (1, 2):
+            run = tmp / f"run-{round_ - 1}"
+            stages.finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
+                                run / "metrics.json", run / "model.safetensors")
+            out = tmp / f"round-{round_}.safetensors"
+            report = stages.lth_round(params, "minilm-l6", "tiny", round_,
+                                      run / "model.safetensors", previous, out)
+            rounds.append((report, masks.load_mask(out), read_tensors(run / "model.safetensors")))
+            previous = out
+        stages.finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
+                            tmp / "run-2" / "metrics.json", tmp / "run-2" / "model.safetensors")
+    finally:
+        finetune.train = real_train
+    return {"rounds": rounds, "starts": starts}
+
+
+def test_lth_rounds_reach_the_schedule_inside_the_previous_mask(lth):
+    (first, first_mask, _), (second, second_mask, _) = lth["rounds"]
+    assert (first["round"], first["target_sparsity"]) == (1, 0.3)
+    assert (second["round"], second["target_sparsity"]) == (2, 0.6)
+    for report in (first, second):
+        assert report["pruned"] == masks.n_pruned(report["target_sparsity"], report["weights"])
+        assert report["method"] == "lth" and report["task"] == "tiny"
+    assert not any((second_mask[k] & ~first_mask[k]).any() for k in first_mask)
+
+
+def test_lth_prunes_by_fine_tuned_not_pre_trained_magnitude(lth):
+    (_, mask, tuned), _ = lth["rounds"]
+    removed = torch.cat([tuned[f"bert.{k}"][~keep].abs() for k, keep in mask.items()])
+    kept = torch.cat([tuned[f"bert.{k}"][keep].abs() for k, keep in mask.items()])
+    assert removed.max() <= kept.min()
+
+
+def test_every_lth_round_rewinds_to_the_pre_trained_weights(lth):
+    pretrained = sources.load_encoder("minilm-l6").state_dict()
+    assert len(lth["starts"]) == 3
+    for start in lth["starts"]:
+        assert all(torch.equal(start[k], pretrained[k]) for k in pretrained)
+    (_, _, tuned), _ = lth["rounds"]
+    name = next(iter(lth["rounds"][0][1]))
+    assert not torch.equal(tuned[f"bert.{name}"], pretrained[name])   # fine-tuning moved it
+
+
+def test_lth_round_rejects_a_checkpoint_not_trained_under_the_mask(lth, e2e, tmp_path):
+    params = load_params(ROOT / "params.yaml", "smoke")
+    dense_run = e2e["dir"] / "lth" / "run-0" / "model.safetensors"
+    with pytest.raises(ArtefactError, match="not zero"):
+        stages.lth_round(params, "minilm-l6", "tiny", 2, dense_run,
+                         e2e["dir"] / "lth" / "round-1.safetensors", tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()

@@ -113,7 +113,7 @@ def test_global_is_deterministic_under_ties(weights, sparsities):
 @given(weight_dicts())
 def test_zero_sparsity_keeps_everything(weights):
     for method in masks.METHODS:
-        (mask,) = masks.omp_masks(weights, [0.0], method).values()
+        (mask,) = masks.grid_masks(weights, [0.0], method).values()
         assert all(m.all() for m in mask.values())
 
 
@@ -183,7 +183,7 @@ def test_layerwise_masks_are_nested_and_deterministic(weights, sparsities):
 
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="omp-global"):
-        masks.omp_masks({"a": torch.ones(2, 2)}, [0.5], "random")
+        masks.grid_masks({"a": torch.ones(2, 2)}, [0.5], "bogus")
 
 
 # --- mask files ---------------------------------------------------------------------------------

@@ -48,6 +48,11 @@ BAD = [
     (lambda r: r["finetune"].update(lerning_rate=1e-4), "finetune", "lerning_rate"),
     (lambda r: r["finetune"]["profiles"]["smoke"].update(epochs=0), "finetune.epochs", "0"),
     (lambda r: r["data"]["profiles"].update(smok={}), "data.profiles", "smok"),
+    (lambda r: r["prune"].update(nm_patterns=["2-4"]), "prune.nm_patterns.0", "2-4"),
+    (lambda r: r["prune"].update(nm_patterns=["5:4"]), "prune.nm_patterns", "5:4"),
+    (lambda r: r["lth"].update(rate=1.5), "lth.rate", "1.5"),
+    (lambda r: r["prune"].update(methods=["omp-global"]), "figures.fig02.methods", "random"),
+    (lambda r: r["figures"]["fig09"].update(method="random"), "figures.fig09.method", "random"),
 ]
 
 

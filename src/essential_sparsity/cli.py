@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sparsity", type=float, required=True)
     p.add_argument("--out", required=True, help="mask .safetensors (report .json beside it)")
 
+    p = sub.add_parser("lth", help="one lottery-ticket round: prune a fine-tuned run further")
+    p.add_argument("--model", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--round", type=int, required=True)
+    p.add_argument("--checkpoint", required=True, help="the previous round's fine-tuned weights")
+    p.add_argument("--previous", required=True, help="the previous round's mask")
+    p.add_argument("--out", required=True, help="mask .safetensors (report .json beside it)")
+
     p = sub.add_parser("finetune", help="sparse fine-tuning under a fixed mask")
     p.add_argument("--model", required=True)
     p.add_argument("--task", required=True)
@@ -52,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--metrics-json", required=True)
     p.add_argument("runs", nargs="+")
+
+    p = sub.add_parser("similarity", help="Figure 10's table: cosine similarity of masks")
+    p.add_argument("--out", required=True)
+    p.add_argument("lth_masks", nargs="+")
 
     p = sub.add_parser("mask-table", help="Figure 1's table from a mask's sparsity report")
     p.add_argument("--report", required=True)
@@ -107,6 +119,11 @@ def run(args: argparse.Namespace) -> None:
         report = stages.prune(params, args.model, args.method, args.sparsity, args.out)
         print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
               f"({report['sparsity']:.4f})")
+    elif args.command == "lth":
+        report = stages.lth_round(params, args.model, args.task, args.round, args.checkpoint,
+                                  args.previous, args.out)
+        print(f"{args.out}: round {args.round}, pruned {report['pruned']} of "
+              f"{report['weights']} ({report['sparsity']:.4f})")
     elif args.command == "finetune":
         record = stages.finetune_run(params, args.model, args.task, args.mask, args.seed,
                                      args.data_dir, args.metrics, args.checkpoint)
@@ -115,6 +132,8 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "tables":
         print(stages.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
               .to_string(index=False))
+    elif args.command == "similarity":
+        stages.mask_similarity(params, args.lth_masks, args.out)
     elif args.command == "mask-table":
         stages.mask_table(args.report, args.out)
     elif args.command == "render":

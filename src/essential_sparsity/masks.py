@@ -1,24 +1,26 @@
-"""Pruning masks: one-shot magnitude pruning (OMP), mask files and their sparsity reports.
+"""Pruning masks: one-shot magnitude pruning (OMP), random, N:M and LTH masks, mask files, their
+sparsity reports and their similarity.
 
 A mask is a dict of bool tensors (True = kept) keyed by encoder parameter names. OMP removes the
 round(s x N) in-scope weights of smallest |w|, ties broken by position (matrix order, then
 row-major index): exactly what a stable sort of all magnitudes would give, found without one.
 Because every sparsity cuts the same order, masks of one model are nested: a sparser mask lies
-inside every denser one.
+inside every denser one. Random masks cut a seeded random order the same way; an LTH round cuts
+the fine-tuned magnitudes of the weights the previous round kept.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
 from .io import ArtefactError, read_metadata, read_tensors, write_json, write_tensors
 
-METHODS = ("omp-global", "omp-layerwise")
+METHODS = ("omp-global", "omp-layerwise", "random")
 
 
 def n_pruned(sparsity: float, total: int) -> int:
@@ -36,25 +38,31 @@ _LOW_BITS = 16
 _CHUNK = 1 << 22  # elements per pass over a matrix: bounds transient memory
 
 
-def _keys(w: torch.Tensor) -> Iterator[torch.Tensor]:
+KeyChunks = Callable[[str], Iterator[torch.Tensor]]
+
+
+def _magnitude_keys(weights: dict[str, torch.Tensor]) -> KeyChunks:
     """|w| as int32 sort keys, chunk by chunk in row-major order."""
-    flat = w.detach().reshape(-1)
-    for start in range(0, flat.numel(), _CHUNK):
-        yield flat[start:start + _CHUNK].abs().float().view(torch.int32)
+    def chunks(name: str) -> Iterator[torch.Tensor]:
+        flat = weights[name].detach().reshape(-1)
+        for start in range(0, flat.numel(), _CHUNK):
+            yield flat[start:start + _CHUNK].abs().float().view(torch.int32)
+    return chunks
 
 
-def _cut_points(weights: dict[str, torch.Tensor], counts: list[int]) -> list[tuple[int, int]]:
-    """For each count k: (t, r) such that the k smallest weights are every |w| below key t and the
+def _cut_points(shapes: dict[str, torch.Size], keys: KeyChunks,
+                counts: list[int]) -> list[tuple[int, int]]:
+    """For each count k: (t, r) such that the k smallest weights are every key below t and the
     first r weights with key t in position order (matrix order, then row-major)."""
     high = sum(torch.bincount(k >> _LOW_BITS, minlength=1 << 15)
-               for w in weights.values() for k in _keys(w))
+               for name in shapes for k in keys(name))
     cum_high = high.cumsum(0)
     buckets = sorted({int(torch.searchsorted(cum_high, k)) for k in counts if k > 0})
     slot_of = torch.full((1 << 15,), -1, dtype=torch.int64)
     slot_of[buckets] = torch.arange(len(buckets))
     low = torch.zeros(len(buckets) << _LOW_BITS, dtype=torch.int64)
-    for w in weights.values():
-        for key in _keys(w):
+    for name in shapes:
+        for key in keys(name):
             slot = slot_of[key >> _LOW_BITS]
             chosen = slot >= 0
             low += torch.bincount((slot[chosen] << _LOW_BITS) | (key[chosen] & 0xFFFF).long(),
@@ -74,12 +82,13 @@ def _cut_points(weights: dict[str, torch.Tensor], counts: list[int]) -> list[tup
     return cuts
 
 
-def _mask_at(weights: dict[str, torch.Tensor], cut: int, ties: int) -> dict[str, torch.Tensor]:
+def _mask_at(shapes: dict[str, torch.Size], keys: KeyChunks, cut: int,
+             ties: int) -> dict[str, torch.Tensor]:
     mask = {}
-    for name, w in weights.items():
-        keep = torch.empty(w.numel(), dtype=torch.bool)
+    for name, shape in shapes.items():
+        keep = torch.empty(shape.numel(), dtype=torch.bool)
         start = 0
-        for key in _keys(w):
+        for key in keys(name):
             part = keep[start:start + key.numel()]
             torch.gt(key, cut, out=part)
             at_cut = torch.nonzero(key == cut).view(-1)
@@ -87,17 +96,25 @@ def _mask_at(weights: dict[str, torch.Tensor], cut: int, ties: int) -> dict[str,
             part[at_cut[pruned_here:]] = True
             ties -= pruned_here
             start += key.numel()
-        mask[name] = keep.view(w.shape)
+        mask[name] = keep.view(shape)
     return mask
+
+
+def _select(shapes: dict[str, torch.Size], keys: KeyChunks,
+            counts: dict[float, int]) -> dict[float, dict[str, torch.Tensor]]:
+    """For each level, the mask removing its count of smallest keys (ties: earlier first)."""
+    with torch.no_grad():
+        cuts = _cut_points(shapes, keys, list(counts.values()))
+        return {level: _mask_at(shapes, keys, *cut)
+                for level, cut in zip(counts, cuts, strict=True)}
 
 
 def omp_global(weights: dict[str, torch.Tensor],
                sparsities: list[float]) -> dict[float, dict[str, torch.Tensor]]:
     """One threshold over the whole scope: exactly round(s x N) weights removed for each s."""
     total = sum(w.numel() for w in weights.values())
-    with torch.no_grad():
-        cuts = _cut_points(weights, [n_pruned(s, total) for s in sparsities])
-        return {s: _mask_at(weights, *cut) for s, cut in zip(sparsities, cuts, strict=True)}
+    shapes = {name: w.shape for name, w in weights.items()}
+    return _select(shapes, _magnitude_keys(weights), {s: n_pruned(s, total) for s in sparsities})
 
 
 def omp_layerwise(weights: dict[str, torch.Tensor],
@@ -107,13 +124,89 @@ def omp_layerwise(weights: dict[str, torch.Tensor],
     return {s: {name: per_matrix[name][s][name] for name in weights} for s in sparsities}
 
 
-def omp_masks(weights: dict[str, torch.Tensor], sparsities: list[float],
-              method: str) -> dict[float, dict[str, torch.Tensor]]:
+def random_masks(weights: dict[str, torch.Tensor], sparsities: list[float],
+                 seed: int) -> dict[float, dict[str, torch.Tensor]]:
+    """The control the paper lacks: round(s x N) weights drawn uniformly over the scope, nested
+    across sparsities (one seeded random order, cut at every level) and blind to the weights."""
+    generator = torch.Generator().manual_seed(seed)
+    scores = {name: torch.rand(w.shape, generator=generator) for name, w in weights.items()}
+    return omp_global(scores, sparsities)
+
+
+def grid_masks(weights: dict[str, torch.Tensor], sparsities: list[float], method: str,
+               seed: int = 0) -> dict[float, dict[str, torch.Tensor]]:
+    """The masks of one grid method at every sparsity (`seed` draws the random ones)."""
     if method == "omp-global":
         return omp_global(weights, sparsities)
     if method == "omp-layerwise":
         return omp_layerwise(weights, sparsities)
+    if method == "random":
+        return random_masks(weights, sparsities, seed)
     raise ValueError(f"pruning method {method!r} is unknown (allowed: {', '.join(METHODS)})")
+
+
+# N:M. The paper's and NVIDIA's reading: N is the number of weights KEPT in every M consecutive
+# weights along a row (the input dimension), so 2:4 keeps 2 of 4 and is 50% sparse. Wanda's and
+# SparseGPT's `prune_n` counts the pruned weights instead.
+
+
+def nm_mask(weights: dict[str, torch.Tensor], n: int, m: int) -> dict[str, torch.Tensor]:
+    """Keep the n largest |w| of every m consecutive weights along each row; among equal
+    magnitudes the earlier weight goes first, as in OMP."""
+    if not 1 <= n <= m:
+        raise ValueError(f"N:M pattern {n}:{m}: N (weights kept) must be between 1 and M")
+    mask = {}
+    for name, w in weights.items():
+        if w.shape[-1] % m:
+            raise ValueError(f"N:M pattern {n}:{m} does not fit {name}: its input size "
+                             f"{w.shape[-1]} is not a multiple of M = {m}")
+        groups = w.detach().abs().float().reshape(-1, m)
+        pruned = torch.argsort(groups, dim=1, stable=True)[:, :m - n]
+        keep = torch.ones_like(groups, dtype=torch.bool).scatter_(1, pruned, False)
+        mask[name] = keep.view(w.shape)
+    return mask
+
+
+# LTH: iterative magnitude pruning with rewinding (BERT-Tickets). Each round removes a further
+# `rate` of the scope's original weights, chosen by the fine-tuned magnitudes among the weights the
+# previous round kept; the survivors restart from their pre-trained values.
+
+
+def lth_prune(weights: dict[str, torch.Tensor], mask: dict[str, torch.Tensor],
+              sparsity: float) -> dict[str, torch.Tensor]:
+    """The next round's mask: inside `mask`, with round(s x N) weights removed in all; the
+    weights it adds to the pruned set are the kept ones of smallest fine-tuned |w|."""
+    total = sum(w.numel() for w in weights.values())
+    already = sum(int((~keep).sum()) for keep in mask.values())
+    target = n_pruned(sparsity, total)
+    if target < already:
+        raise ValueError(f"LTH round to sparsity {sparsity} would have to restore weights: the "
+                         f"previous mask already prunes {already} of {total}")
+
+    def keys(name: str) -> Iterator[torch.Tensor]:
+        # pruned weights get key 0, kept ones their |w| bit pattern + 1: every pruned weight comes
+        # before every kept one (even a kept zero), and kept weights keep their magnitude order
+        flat = weights[name].detach().reshape(-1)
+        kept = mask[name].reshape(-1)
+        for start in range(0, flat.numel(), _CHUNK):
+            bits = flat[start:start + _CHUNK].abs().float().view(torch.int32) + 1
+            yield torch.where(kept[start:start + _CHUNK], bits, 0)
+
+    shapes = {name: w.shape for name, w in weights.items()}
+    return _select(shapes, keys, {sparsity: target})[sparsity]
+
+
+def cosine_similarity(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Cosine of two masks as 0/1 vectors over the scope (1 = kept), as in the paper's Figure 10:
+    |a and b| / sqrt(|a| |b|)."""
+    if set(a) != set(b):
+        raise ValueError("the two masks cover different weights; compare masks of one model")
+    both = sum(int((a[name] & b[name]).sum()) for name in a)
+    size_a = sum(int(t.sum()) for t in a.values())
+    size_b = sum(int(t.sum()) for t in b.values())
+    if not size_a or not size_b:
+        raise ValueError("a mask that keeps no weight has no direction: cosine is undefined")
+    return both / math.sqrt(size_a * size_b)
 
 
 def sparsity_report(mask: dict[str, torch.Tensor], model_type: str) -> dict:

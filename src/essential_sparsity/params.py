@@ -83,7 +83,25 @@ def resolve(raw: dict, profile: str, source: str = "params.yaml") -> dict:
     errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
     if errors:
         raise ParamsError(_describe(jsonschema.exceptions.best_match(errors), source, profile))
+    _check_across_keys(merged, f"{source} [profile {profile}]", source)
     return merged
+
+
+def _check_across_keys(params: dict, where: str, source: str) -> None:
+    """What the schema cannot say: N:M patterns with N <= M, figures drawing pruned methods."""
+    for pattern in params["prune"]["nm_patterns"]:
+        n, m = map(int, pattern.split(":"))
+        if n > m:
+            raise ParamsError(f"{where}: prune.nm_patterns has {pattern!r}: N (weights kept) must "
+                              f"be at most M; fix prune.nm_patterns in {source}")
+    methods = params["prune"]["methods"]
+    drawn = [("figures.fig02.methods", m) for m in params["figures"]["fig02"]["methods"]]
+    drawn += [(f"figures.{fig}.method", params["figures"][fig]["method"])
+              for fig in ("fig09", "fig10")]
+    for key, method in drawn:
+        if method not in methods:
+            raise ParamsError(f"{where}: {key} = {method!r} is not pruned (prune.methods: "
+                              f"{', '.join(methods)}); add it there or fix {key} in {source}")
 
 
 def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> dict:

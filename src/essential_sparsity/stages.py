@@ -3,15 +3,25 @@ atomically. The Snakemake rules call these through the CLI; tests call them dire
 
 from __future__ import annotations
 
+import itertools
+import json
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from . import data, evaluate, finetune, masks, sources
-from .io import atomic_path, read_json, write_json, write_tensors
-from .params import finetune_settings
+from . import data, evaluate, finetune, levels, masks, sources
+from .io import (
+    ArtefactError,
+    atomic_path,
+    read_json,
+    read_metadata,
+    read_tensors,
+    write_json,
+    write_tensors,
+)
+from .params import ParamsError, finetune_settings, format_sparsity
 from .scope import scope_weights
 
 
@@ -24,15 +34,62 @@ def split_task(params: dict, task: str, out_dir: str | Path) -> None:
 
 
 def prune(params: dict, model: str, method: str, sparsity: float, out_path: str | Path) -> dict:
-    """Compute one OMP mask on the pre-trained weights and save it with its sparsity report."""
+    """Compute one mask on the pre-trained weights (a grid method at `sparsity`, or an N:M
+    pattern, whose sparsity is 1 - N/M) and save it with its sparsity report."""
     encoder = sources.load_encoder(model)
     weights = scope_weights(encoder, params["prune"]["scope"])
-    (mask,) = masks.omp_masks(weights, [sparsity], method).values()
+    nm = levels.parse_nm(method)
+    if nm:
+        if format_sparsity(sparsity) != format_sparsity(levels.nm_sparsity(*nm)):
+            raise ParamsError(f"{method} is {levels.nm_sparsity(*nm):g} sparse, not {sparsity:g}")
+        try:
+            mask = masks.nm_mask(weights, *nm)
+        except ValueError as exc:
+            raise ParamsError(f"prune.nm_patterns: {exc}; remove the pattern from params.yaml "
+                              f"for {model}") from exc
+    else:
+        seed = params["prune"]["random_seed"]
+        (mask,) = masks.grid_masks(weights, [sparsity], method, seed).values()
     info = {"model": model, "method": method, "target_sparsity": sparsity,
             "scope": params["prune"]["scope"], "model_type": encoder.config.model_type,
             "source": sources.model_location(model)}
+    if method == "random":
+        info["seed"] = params["prune"]["random_seed"]
     masks.save_mask(out_path, mask, info)
     return read_json(Path(out_path).with_suffix(".json"))
+
+
+def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str | Path,
+              previous: str | Path, out_path: str | Path) -> dict:
+    """One LTH round: prune the fine-tuned weights of the previous round's run to this round's
+    sparsity, inside the previous round's mask (round 1: the dense run and its all-kept mask).
+    The next fine-tuning starts from the pre-trained weights under this mask: that is the rewind."""
+    sparsity = levels.lth_levels(params)[round_ - 1]
+    state = read_tensors(checkpoint)
+    model_type = json.loads(read_metadata(checkpoint)["config"])["model_type"]
+    mask = masks.load_mask(previous)
+    weights = {name: _state_tensor(state, name, checkpoint) for name in mask}
+    leaked = sum(int((weights[name][~keep] != 0).sum()) for name, keep in mask.items())
+    if leaked:
+        raise ArtefactError(f"{checkpoint}: {leaked} weights pruned by {previous} are not zero; "
+                            f"the checkpoint was not fine-tuned under that mask: rebuild it")
+    new = masks.lth_prune(weights, mask, sparsity)
+    info = {"model": model, "method": levels.LTH, "task": task, "round": round_,
+            "target_sparsity": sparsity, "rate": params["lth"]["rate"],
+            "seed": params["finetune"]["seeds"][0], "fine_tuned": str(checkpoint),
+            "previous": str(previous), "scope": params["prune"]["scope"],
+            "model_type": model_type, "source": sources.model_location(model)}
+    masks.save_mask(out_path, new, info)
+    return read_json(Path(out_path).with_suffix(".json"))
+
+
+def _state_tensor(state: dict[str, torch.Tensor], name: str, path: str | Path) -> torch.Tensor:
+    """An encoder weight of a classifier checkpoint, whose names carry the head's prefix."""
+    found = [key for key in state if key == name or key.endswith("." + name)]
+    if len(found) != 1:
+        raise ArtefactError(f"{path}: {'no' if not found else 'several'} tensors named like "
+                            f"{name}; the checkpoint belongs to another model: rebuild it")
+    return state[found[0]]
 
 
 def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, seed: int,
@@ -80,16 +137,45 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
 
 def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
                     metrics_json: str | Path) -> pd.DataFrame:
-    """runs.csv (one row per run), drop.csv (drop vs sparsity) and essential_sparsity.csv."""
+    """One row per run, drop vs sparsity, essential sparsity, LTH minus OMP, N:M drops."""
     out_dir = Path(out_dir)
     runs = evaluate.runs_table(metric_files)
     drops = evaluate.drop_table(runs)
     essential = evaluate.essential_sparsity(drops, params["evaluate"]["epsilon"])
-    for name, frame in (("finetune_runs", runs), ("drop_vs_sparsity", drops),
-                        ("essential_sparsity", essential)):
+    tables = {"finetune_runs": runs, "drop_vs_sparsity": drops, "essential_sparsity": essential,
+              "lth_vs_omp": evaluate.lth_vs_omp(drops), "nm_patterns": evaluate.nm_drops(drops)}
+    for name, frame in tables.items():
         write_csv(out_dir / f"{name}.csv", frame)
     write_json(metrics_json, evaluate.essential_metrics(essential))
     return essential
+
+
+def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Path) -> None:
+    """Figure 10's table: cosine similarity of every LTH mask with the OMP mask of the same model
+    and sparsity (computed here from the pre-trained weights, since LTH levels need not lie on the
+    grid), and between the LTH masks of two tasks. A random mask pair at sparsity s would give
+    1 - s on average: the `random_expectation` column."""
+    found: dict[tuple[str, float], dict[str, Path]] = {}
+    for path in map(Path, lth_masks):
+        info = masks.mask_info(path)
+        found.setdefault((info["model"], info["target_sparsity"]), {})[info["task"]] = path
+    rows = []
+    omp_methods = [m for m in params["prune"]["methods"] if m.startswith("omp-")]
+    for model in sorted({model for model, _ in found}):
+        at = sorted(s for m, s in found if m == model)
+        weights = scope_weights(sources.load_encoder(model), params["prune"]["scope"])
+        omp = {method: masks.grid_masks(weights, at, method) for method in omp_methods}
+        for sparsity in at:
+            lth = {task: masks.load_mask(path) for task, path in found[(model, sparsity)].items()}
+            base = {"model": model, "sparsity": sparsity, "random_expectation": 1 - sparsity}
+            for (task, mask), method in itertools.product(sorted(lth.items()), omp_methods):
+                rows.append({**base, "pair": "lth-vs-omp", "task": task, "other": method,
+                             "cosine": masks.cosine_similarity(mask, omp[method][sparsity])})
+            for a, b in itertools.combinations(sorted(lth), 2):
+                rows.append({**base, "pair": "lth-vs-lth", "task": a, "other": b,
+                             "cosine": masks.cosine_similarity(lth[a], lth[b])})
+    columns = ["model", "sparsity", "pair", "task", "other", "cosine", "random_expectation"]
+    write_csv(out_csv, pd.DataFrame(rows, columns=columns))
 
 
 def mask_table(report_path: str | Path, out_csv: str | Path) -> None:

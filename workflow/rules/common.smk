@@ -1,8 +1,10 @@
 # Load and validate params.yaml, and name every artefact path in one place.
+import json
 import os
 import sys
 from pathlib import Path
 
+from essential_sparsity.levels import LTH, finetune_levels, lth_levels
 from essential_sparsity.params import ParamsError, finetune_settings, format_sparsity, load_params
 
 
@@ -32,6 +34,8 @@ MODELS = config["sources"]["models"]
 TASKS = config["sources"]["tasks"]
 METHODS = config["prune"]["methods"]
 SPARSITIES = [format_sparsity(s) for s in config["prune"]["sparsities"]]
+LTH_LEVELS = [format_sparsity(s) for s in lth_levels(config)]  # after round 1, 2, ...
+RUN_LEVELS = finetune_levels(config)  # (method, sparsity) of every run of a model and task
 SEEDS = config["finetune"]["seeds"]
 FIG = config["figures"]
 FIG01 = {
@@ -44,6 +48,9 @@ DATA = "results/data/{task}"
 MASK = "results/masks/{model}/{method}/{sparsity}.safetensors"
 MASK_REPORT = "results/masks/{model}/{method}/{sparsity}.json"
 RUN = "results/finetune/{model}/{task}/{method}/{sparsity}/seed-{seed}"
+RUN_METRICS = f"{RUN}/metrics.json"
+LTH_MASK = "results/lth/{model}/{task}/round-{round}.safetensors"
+LTH_REPORT = "results/lth/{model}/{task}/round-{round}.json"
 TABLES = "results/tables"
 
 
@@ -61,6 +68,55 @@ def figure_outputs(name):
     }
 
 
-def run_metrics(models=MODELS, tasks=TASKS, methods=METHODS):
-    return expand(f"{RUN}/metrics.json", model=models, task=tasks, method=methods,
-                  sparsity=SPARSITIES, seed=SEEDS)
+def run_metrics(models=MODELS, tasks=TASKS, levels=RUN_LEVELS):
+    """metrics.json of every fine-tuning run: each (method, sparsity) level, task, model, seed."""
+    return [RUN_METRICS.format(model=model, task=task, method=method, sparsity=sparsity, seed=seed)
+            for model in models for task in tasks for method, sparsity in levels for seed in SEEDS]
+
+
+def lth_masks(models=MODELS, tasks=TASKS):
+    return expand(LTH_MASK, model=models, task=tasks, round=range(1, len(LTH_LEVELS) + 1))
+
+
+def run_mask(wildcards):
+    """A grid or N:M run's mask is shared by every task; an LTH round's is the task's own."""
+    if wildcards.method != LTH:
+        return MASK.format(model=wildcards.model, method=wildcards.method,
+                           sparsity=wildcards.sparsity)
+    if wildcards.sparsity not in LTH_LEVELS:
+        raise ValueError(f"LTH rounds reach sparsities {', '.join(LTH_LEVELS)}, "
+                         f"not {wildcards.sparsity}")
+    return LTH_MASK.format(model=wildcards.model, task=wildcards.task,
+                           round=LTH_LEVELS.index(wildcards.sparsity) + 1)
+
+
+def lth_parent(wildcards):
+    """The run and mask a round prunes further: the previous round's, or the dense ones."""
+    r = int(wildcards.round)
+    if not 1 <= r <= len(LTH_LEVELS):
+        raise ValueError(f"LTH has rounds 1..{len(LTH_LEVELS)} (lth.rate and the grid), "
+                         f"not {r}")
+    seed = SEEDS[0]
+    if r == 1:
+        run = RUN.format(model=wildcards.model, task=wildcards.task, method=METHODS[0],
+                         sparsity="0", seed=seed)
+        mask = MASK.format(model=wildcards.model, method=METHODS[0], sparsity="0")
+    else:
+        run = RUN.format(model=wildcards.model, task=wildcards.task, method=LTH,
+                         sparsity=LTH_LEVELS[r - 2], seed=seed)
+        mask = LTH_MASK.format(model=wildcards.model, task=wildcards.task, round=r - 1)
+    return {"checkpoint": f"{run}/model.safetensors", "previous": mask}
+
+
+def notebook(fig):
+    return repo_path("workflow", "notebooks", f"{NAMES[fig]}.ipynb")
+
+
+def render(inputs=(), params=()):
+    """The render command: every named input and param becomes a notebook parameter (params are
+    JSON, so lists survive the shell)."""
+    parts = ["{params.cli} render --notebook {input.notebook} --html {output.html}",
+             "--out out_png={output.png} --out out_pdf={output.pdf} --param dpi={params.dpi}"]
+    parts += [f"--param {name}={{input.{name}}}" for name in inputs]
+    parts += [f"--param {name}={{params.{name}:q}}" for name in params]
+    return " ".join(parts) + " > {log} 2>&1"

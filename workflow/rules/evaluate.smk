@@ -7,10 +7,12 @@ rule tabulate:
         runs=f"{TABLES}/finetune_runs.csv",
         drops=f"{TABLES}/drop_vs_sparsity.csv",
         essential=f"{TABLES}/essential_sparsity.csv",
+        lth_vs_omp=f"{TABLES}/lth_vs_omp.csv",
+        nm=f"{TABLES}/nm_patterns.csv",
         metrics="results/metrics/essential_sparsity.json",
     input:
         runs=run_metrics(),
-        code=code("evaluate"),
+        code=code("evaluate", "levels"),
     params:
         cli=CLI,
         out_dir=lambda wildcards, output: os.path.dirname(output.runs),
@@ -23,6 +25,26 @@ rule tabulate:
         "results/benchmarks/tabulate/tabulate.tsv"
     shell:
         "{params.cli} tables --out-dir {params.out_dir} --metrics-json {output.metrics} {input.runs} > {log} 2>&1"
+
+
+rule mask_similarity:
+    output:
+        f"{TABLES}/mask_similarity.csv",
+    input:
+        lth=lth_masks(),
+        code=code("sources", "scope", "masks"),
+    params:
+        cli=CLI,
+        methods=config["prune"]["methods"],
+        scope=config["prune"]["scope"],
+    conda:
+        ENV
+    log:
+        "logs/mask_similarity.log",
+    benchmark:
+        "results/benchmarks/mask_similarity/mask_similarity.tsv"
+    shell:
+        "{params.cli} similarity --out {output} {input.lth} > {log} 2>&1"
 
 
 rule mask_table:
@@ -46,4 +68,5 @@ rule mask_table:
 rule tables:
     input:
         rules.tabulate.output,
+        rules.mask_similarity.output,
         expand(rules.mask_table.output, **FIG01),

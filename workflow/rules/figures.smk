@@ -2,26 +2,29 @@
 # and the executed notebook (html). Notebooks only load tables and draw; `render` renames their
 # outputs into place only when the whole notebook succeeded.
 
-
-FIGURES = {
-    "fig01": list(figure_outputs("fig01_pruned_weights").values()),
-    "fig02": list(figure_outputs("fig02_drop_vs_sparsity").values()),
+NAMES = {
+    "fig01": "fig01_pruned_weights",
+    "fig02": "fig02_drop_vs_sparsity",
+    "fig05": "fig05_nm_patterns",
+    "fig09": "fig09_lth_vs_omp",
+    "fig10": "fig10_mask_similarity",
 }
+FIGURES = {fig: list(figure_outputs(name).values()) for fig, name in NAMES.items()}
 
 
 rule draw_fig01:
     output:
-        **figure_outputs("fig01_pruned_weights"),
+        **figure_outputs(NAMES["fig01"]),
     input:
-        notebook=repo_path("workflow", "notebooks", "fig01_pruned_weights.ipynb"),
+        notebook=notebook("fig01"),
         mask=expand(MASK, **FIG01),
         table=expand(rules.mask_table.output, **FIG01),
         code=code("render"),
     params:
         cli=CLI,
         dpi=FIG["dpi"],
-        model=FIG01["model"],
-        sparsity=FIG01["sparsity"],
+        model=json.dumps(FIG01["model"]),
+        sparsity=json.dumps(float(FIG01["sparsity"])),
     conda:
         ENV
     log:
@@ -29,25 +32,22 @@ rule draw_fig01:
     benchmark:
         "results/benchmarks/draw_fig01/fig01.tsv"
     shell:
-        "{params.cli} render --notebook {input.notebook} --html {output.html}"
-        " --out out_png={output.png} --out out_pdf={output.pdf} --param dpi={params.dpi}"
-        " --param mask={input.mask} --param table={input.table}"
-        " --param model={params.model} --param sparsity={params.sparsity} > {log} 2>&1"
+        render(inputs=["mask", "table"], params=["model", "sparsity"])
 
 
 rule draw_fig02:
     output:
-        **figure_outputs("fig02_drop_vs_sparsity"),
+        **figure_outputs(NAMES["fig02"]),
     input:
-        notebook=repo_path("workflow", "notebooks", "fig02_drop_vs_sparsity.ipynb"),
+        notebook=notebook("fig02"),
         drops=rules.tabulate.output.drops,
         essential=rules.tabulate.output.essential,
         code=code("render"),
     params:
         cli=CLI,
         dpi=FIG["dpi"],
-        method=FIG["fig02"]["method"],
-        epsilon=config["evaluate"]["epsilon"],
+        methods=json.dumps(FIG["fig02"]["methods"]),
+        epsilon=json.dumps(config["evaluate"]["epsilon"]),
     conda:
         ENV
     log:
@@ -55,10 +55,71 @@ rule draw_fig02:
     benchmark:
         "results/benchmarks/draw_fig02/fig02.tsv"
     shell:
-        "{params.cli} render --notebook {input.notebook} --html {output.html}"
-        " --out out_png={output.png} --out out_pdf={output.pdf} --param dpi={params.dpi}"
-        " --param drops={input.drops} --param essential={input.essential}"
-        " --param method={params.method} --param epsilon={params.epsilon} > {log} 2>&1"
+        render(inputs=["drops", "essential"], params=["methods", "epsilon"])
+
+
+rule draw_fig05:
+    output:
+        **figure_outputs(NAMES["fig05"]),
+    input:
+        notebook=notebook("fig05"),
+        table=rules.tabulate.output.nm,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        epsilon=json.dumps(config["evaluate"]["epsilon"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig05.log",
+    benchmark:
+        "results/benchmarks/draw_fig05/fig05.tsv"
+    shell:
+        render(inputs=["table"], params=["epsilon"])
+
+
+rule draw_fig09:
+    output:
+        **figure_outputs(NAMES["fig09"]),
+    input:
+        notebook=notebook("fig09"),
+        table=rules.tabulate.output.lth_vs_omp,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        method=json.dumps(FIG["fig09"]["method"]),
+        epsilon=json.dumps(config["evaluate"]["epsilon"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig09.log",
+    benchmark:
+        "results/benchmarks/draw_fig09/fig09.tsv"
+    shell:
+        render(inputs=["table"], params=["method", "epsilon"])
+
+
+rule draw_fig10:
+    output:
+        **figure_outputs(NAMES["fig10"]),
+    input:
+        notebook=notebook("fig10"),
+        table=rules.mask_similarity.output,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        method=json.dumps(FIG["fig10"]["method"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig10.log",
+    benchmark:
+        "results/benchmarks/draw_fig10/fig10.tsv"
+    shell:
+        render(inputs=["table"], params=["method"])
 
 
 rule fig01:
@@ -69,6 +130,21 @@ rule fig01:
 rule fig02:
     input:
         FIGURES["fig02"],
+
+
+rule fig05:
+    input:
+        FIGURES["fig05"],
+
+
+rule fig09:
+    input:
+        FIGURES["fig09"],
+
+
+rule fig10:
+    input:
+        FIGURES["fig10"],
 
 
 rule fig01_mask:

@@ -1,23 +1,22 @@
-# Sparse fine-tuning: each task fine-tunes the pre-trained model under each mask, with the same
-# settings at every sparsity; pruned weights stay exactly zero through every optimizer step.
+# Sparse fine-tuning: each task fine-tunes the pre-trained model under each mask (grid, N:M or an
+# LTH round), with the same settings at every sparsity; pruned weights stay exactly zero through
+# every optimizer step. LTH rounds prune the checkpoint further, so it is kept until they ran even
+# when finetune.save_checkpoint is false.
 
-CHECKPOINT = {"checkpoint": f"{RUN}/model.safetensors"} if config["finetune"]["save_checkpoint"] else {}
+CHECKPOINT = f"{RUN}/model.safetensors"
 
 
 rule finetune_run:
     output:
-        metrics=f"{RUN}/metrics.json",
-        **CHECKPOINT,
+        metrics=RUN_METRICS,
+        checkpoint=CHECKPOINT if config["finetune"]["save_checkpoint"] else temp(CHECKPOINT),
     input:
         data=rules.split_task.output,
-        mask=MASK,
+        mask=run_mask,
         code=code("sources", "finetune", "masks", "stages"),
     params:
         cli=CLI,
         settings=lambda wildcards: finetune_settings(config, wildcards.task),
-        checkpoint=lambda wildcards, output: (
-            f"--checkpoint {output.checkpoint}" if CHECKPOINT else ""
-        ),
     threads: config["finetune"]["threads"]
     conda:
         ENV
@@ -26,9 +25,10 @@ rule finetune_run:
     benchmark:
         f"results/benchmarks/finetune_run/{RUN.removeprefix('results/finetune/')}.tsv"
     shell:
-        "{params.cli} finetune --model {wildcards.model} --task {wildcards.task} --mask {input.mask}"
-        " --seed {wildcards.seed} --data-dir results/data/{wildcards.task}"
-        " --metrics {output.metrics} {params.checkpoint} > {log} 2>&1"
+        "{params.cli} --threads {threads} finetune --model {wildcards.model}"
+        " --task {wildcards.task} --mask {input.mask} --seed {wildcards.seed}"
+        " --data-dir results/data/{wildcards.task} --metrics {output.metrics}"
+        " --checkpoint {output.checkpoint} > {log} 2>&1"
 
 
 rule finetune:

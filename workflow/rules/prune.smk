@@ -1,7 +1,8 @@
-# One-shot magnitude pruning (OMP) of the pre-trained weights, before any fine-tuning: remove the
-# round(s x N) smallest-magnitude weights of the scope (attention Q, K, V, output and FFN in, out),
-# globally or per matrix. One mask per (model, method, sparsity), shared by every task; masks of
-# one model are nested across sparsities.
+# One-shot pruning of the pre-trained weights, before any fine-tuning. OMP removes the round(s x N)
+# smallest-magnitude weights of the scope (attention Q, K, V, output and FFN in, out), globally or
+# per matrix; the random control removes as many drawn uniformly; an N:M pattern keeps the N
+# largest of every M consecutive weights of a row. One mask per (model, method, sparsity), shared by
+# every task; masks of one model and grid method are nested across sparsities.
 
 
 rule prune:
@@ -9,10 +10,11 @@ rule prune:
         mask=MASK,
         report=MASK_REPORT,
     input:
-        code("sources", "scope", "masks"),
+        code("sources", "scope", "masks", "levels"),
     params:
         cli=CLI,
         scope=config["prune"]["scope"],
+        random_seed=config["prune"]["random_seed"],
     conda:
         ENV
     log:
@@ -26,4 +28,5 @@ rule prune:
 
 rule masks:
     input:
-        expand(MASK, model=MODELS, method=METHODS, sparsity=SPARSITIES),
+        [MASK.format(model=model, method=method, sparsity=sparsity)
+         for model in MODELS for method, sparsity in RUN_LEVELS if method != LTH],

@@ -1,0 +1,62 @@
+"""Which masks a configuration asks for: method names and sparsity levels.
+
+No torch here, so the Snakefile can import it without slowing every dry run. The fine-tuning runs
+of one (model, task, seed) are: every grid method at every nonzero grid sparsity, the dense run
+(sparsity 0, under the first grid method, whose mask keeps everything), every N:M pattern at its
+own sparsity, and every LTH round.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .params import format_sparsity
+
+LTH = "lth"
+_NM = re.compile(r"nm-(\d+)-(\d+)")
+
+
+def nm_method(n: int, m: int) -> str:
+    """The method name of an N:M pattern in paths and tables: 2:4 -> nm-2-4."""
+    return f"nm-{n}-{m}"
+
+
+def parse_nm(method: str) -> tuple[int, int] | None:
+    """(N, M) of an N:M method name, or None for every other method."""
+    match = _NM.fullmatch(method)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def nm_sparsity(n: int, m: int) -> float:
+    """N of every M kept: 1 - N/M of the weights are pruned."""
+    return 1.0 - n / m
+
+
+def nm_methods(params: dict) -> dict[str, float]:
+    """The N:M method names of prune.nm_patterns, with their sparsities."""
+    pairs = [tuple(map(int, pattern.split(":"))) for pattern in params["prune"]["nm_patterns"]]
+    return {nm_method(n, m): nm_sparsity(n, m) for n, m in pairs}
+
+
+def lth_sparsities(rate: float, max_sparsity: float) -> list[float]:
+    """The sparsity after each round 1, 2, ...: round x rate of the original weights removed, the
+    last one capped at the grid's largest sparsity."""
+    rounds = math.ceil(max_sparsity / rate - 1e-9)
+    return [round(min(r * rate, max_sparsity), 10) for r in range(1, rounds + 1)]
+
+
+def lth_levels(params: dict) -> list[float]:
+    """The LTH rounds' sparsities for this configuration, up to the grid's largest."""
+    return lth_sparsities(params["lth"]["rate"], max(params["prune"]["sparsities"]))
+
+
+def finetune_levels(params: dict) -> list[tuple[str, str]]:
+    """(method, sparsity as spelled in paths) of every fine-tuning run of one model and task."""
+    grid = params["prune"]["sparsities"]
+    methods = params["prune"]["methods"]
+    runs = [(methods[0], format_sparsity(0))]
+    runs += [(method, format_sparsity(s)) for method in methods for s in grid if s > 0]
+    runs += [(method, format_sparsity(s)) for method, s in nm_methods(params).items()]
+    runs += [(LTH, format_sparsity(s)) for s in lth_levels(params)]
+    return runs
