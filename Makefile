@@ -11,14 +11,22 @@ export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: figures test setup lint smoke pull clean-results benchmarks
+SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: figures test setup browser lint smoke pull clean-results benchmarks
 
 figures: setup
 	dvc repro
 	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
+	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"
 
-test: setup
+test: setup browser
 	pytest -q
+
+# Debian's Chromium: a test opens the report page in it, headless, and checks every image loaded.
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 setup: $(STAMP)
 

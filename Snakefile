@@ -24,9 +24,12 @@ include: "workflow/rules/finetune.smk"
 include: "workflow/rules/lth.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         FIGURES.values(),
+        rules.claims.output,
+        rules.report_page.output,
     default_target: True

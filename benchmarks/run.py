@@ -1,10 +1,14 @@
 """Run every benchmark, each in its own process, and write their reports to reports/benchmarks.md.
 
     python -m benchmarks.run                     # or: make benchmarks
+    python -m benchmarks.run --build-root DIR    # time the no-op check and the rules of the
+                                                 # complete build in another checkout (a fresh
+                                                 # clone after `make figures`)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -20,6 +24,7 @@ from essential_sparsity.io import atomic_path
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "benchmarks.md"
 BENCHMARKS = ("omp_global", "sparse_step", "checkpoint_size", "noop", "rule_times")
+ON_A_BUILD = ("noop", "rule_times")  # these read a built checkout: --root
 
 HEADER = """\
 # Benchmarks
@@ -44,12 +49,12 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_one(name: str) -> tuple[str, bool]:
+def run_one(name: str, args: list[str]) -> tuple[str, bool]:
     """The script's markdown, or a section saying how it failed."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     start = time.perf_counter()
     print(f"benchmarks.{name} ...", file=sys.stderr, flush=True)
-    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, text=True)
     print(f"benchmarks.{name}: exit {result.returncode} after {time.perf_counter() - start:.0f} s",
           file=sys.stderr, flush=True)
@@ -60,11 +65,16 @@ def run_one(name: str) -> tuple[str, bool]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build-root", type=Path, default=ROOT,
+                        help="checkout with a complete build (default: this one)")
+    build_root = ["--root", str(parser.parse_args().build_root.resolve())]
     header = HEADER.format(date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                            cpu=cpu_model(), cores=os.cpu_count(), torch=torch.__version__)
     sections, failed = [header], []
     for name in BENCHMARKS:
-        text, ok = run_one(name)
+        text, ok = run_one(name, build_root if name in ON_A_BUILD else [])
         sections.append(text)
         if not ok:
             failed.append(name)

@@ -6,6 +6,7 @@ stage's Snakemake target, so this is also the check that every rule of the DAG e
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -23,7 +25,7 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_O
        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig05_nm_patterns",
            "fig09_lth_vs_omp", "fig10_mask_similarity")
-TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "fig01_mask",
+TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "fig01_mask",
                 *(name.split("_")[0] for name in FIGURES)}
 
 pytestmark = pytest.mark.slow
@@ -52,6 +54,15 @@ def set_profile(repo: Path, profile: str) -> None:
     text, n = re.subn(r"^profile: \w+", f"profile: {profile}", params.read_text(), flags=re.M)
     assert n == 1
     params.write_text(text)
+
+
+def csv_dicts(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def csv_rows(path: Path, key: str, value: str) -> list[tuple[str, str]]:
+    return [(row[key], row[value]) for row in csv_dicts(path)]
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -87,6 +98,63 @@ def test_every_rule_ran_and_every_output_is_complete(built):
     essential = json.loads((built / "results/metrics/essential_sparsity.json").read_text())
     assert set(essential["minilm-l6"]) == {"bbc-news", "tweet-sentiment"}
     assert not list(built.rglob("*.tmp")), "a temporary file was left behind"
+
+
+def test_claim_verdicts_follow_from_the_built_tables(built):
+    """Two verdicts recomputed here from the smoke build's tables and the claims' own numbers."""
+    tables = built / "results" / "tables"
+    verdicts = dict(csv_rows(tables / "claims.csv", "id", "verdict"))
+    args = {c["id"]: c.get("args", {}) for c in
+            yaml.safe_load((built / "workflow" / "claims.yaml").read_text())}
+
+    band = args["essential-sparsity-range"]
+    found = [float(row["essential_sparsity"])
+             for row in csv_dicts(tables / "essential_sparsity.csv")
+             if row["method"] == band["method"]]
+    inside = all(band["low"] <= s <= band["high"] for s in found)
+    assert verdicts["essential-sparsity-range"] == ("reproduced" if inside else "not reproduced")
+
+    cosine = args["lth-omp-mask-similarity"]
+    pairs = [float(row["cosine"]) for row in csv_dicts(tables / "mask_similarity.csv")
+             if row["pair"] == "lth-vs-omp" and float(row["sparsity"]) <= cosine["max_sparsity"]]
+    expected = ("not run at this profile" if not pairs else
+                "reproduced" if min(pairs) > cosine["threshold"] else "not reproduced")
+    assert verdicts["lth-omp-mask-similarity"] == expected
+    page = (built / "reports" / "claims.md").read_text()
+    assert all(verdict in page for verdict in verdicts.values())
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking")
+IMAGES_LOADED = """<script>window.addEventListener("load", () => {
+  const images = [...document.images];
+  const ok = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.setAttribute("data-images", ok + "/" + images.length);
+});</script>"""
+
+
+def test_report_page_shows_every_figure_in_a_real_browser(built, tmp_path):
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is missing: `make browser` installs it"
+    page = built / "reports" / "index.html"
+    text = page.read_text()
+    assert "<script" not in text and "http" not in text.split("<h2>Provenance")[0]
+    assert all(f"figures/{figure}.png" in text and f"notebooks/{figure}.html" in text
+               for figure in FIGURES)
+    assert "The paper's claims" in text and "Essential sparsity" in text
+    probe = page.with_name(".images-loaded.html")  # beside the page: the same relative paths
+    probe.write_text(text + IMAGES_LOADED)
+    try:
+        dom = subprocess.run([chromium, *CHROMIUM_FLAGS, "--virtual-time-budget=10000",
+                              "--dump-dom", probe.as_uri()],
+                             capture_output=True, text=True, timeout=120).stdout
+    finally:
+        probe.unlink()
+    assert f'data-images="{len(FIGURES)}/{len(FIGURES)}"' in dom, dom[-500:]
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *CHROMIUM_FLAGS, "--window-size=1200,3000",
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.stat().st_size > 50_000
 
 
 def test_second_run_has_nothing_to_do(built):

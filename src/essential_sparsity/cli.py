@@ -65,6 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("lth_masks", nargs="+")
 
+    p = sub.add_parser("claims", help="check the paper's claims against the result tables")
+    p.add_argument("--claims", required=True, help="the claims file (workflow/claims.yaml)")
+    p.add_argument("--tables", required=True, help="the directory of result tables")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+
+    p = sub.add_parser("report", help="the report page: figures, claims, provenance")
+    p.add_argument("--out", required=True, help="the page (reports/index.html)")
+    p.add_argument("--notebooks-dir", required=True, help="executed notebooks, <figure>.html")
+    p.add_argument("--captions-dir", required=True, help="captions, <figure>.rst")
+    p.add_argument("--essential", required=True, help="essential_sparsity.csv")
+    p.add_argument("--claims", required=True, help="claims.csv")
+    p.add_argument("figures", nargs="+", help="the figures' png files")
+
     p = sub.add_parser("mask-table", help="Figure 1's table from a mask's sparsity report")
     p.add_argument("--report", required=True)
     p.add_argument("--out", required=True)
@@ -134,6 +148,14 @@ def run(args: argparse.Namespace) -> None:
               .to_string(index=False))
     elif args.command == "similarity":
         stages.mask_similarity(params, args.lth_masks, args.out)
+    elif args.command == "claims":
+        table = stages.claims_report(params, args.claims, args.tables, args.out_csv, args.out_md)
+        print(table[["id", "verdict", "ours"]].to_string(index=False))
+    elif args.command == "report":
+        from .report import write_report
+        write_report(args.out, args.figures, args.notebooks_dir, args.captions_dir,
+                     args.essential, args.claims, args.params, params["profile"])
+        print(f"the report: {args.out}")
     elif args.command == "mask-table":
         stages.mask_table(args.report, args.out)
     elif args.command == "render":

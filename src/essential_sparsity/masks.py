@@ -82,22 +82,30 @@ def _cut_points(shapes: dict[str, torch.Size], keys: KeyChunks,
     return cuts
 
 
-def _mask_at(shapes: dict[str, torch.Size], keys: KeyChunks, cut: int,
-             ties: int) -> dict[str, torch.Tensor]:
-    mask = {}
-    for name, shape in shapes.items():
-        keep = torch.empty(shape.numel(), dtype=torch.bool)
+def _masks_at(shapes: dict[str, torch.Size], keys: KeyChunks,
+              cuts: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+    """The keep-mask of every cut in one pass over the keys, so a grid computes each chunk's keys
+    once. A cut (t, r) keeps every key above t and the keys equal to t after the first r; once a
+    cut's r ties are found, one comparison (key >= t) does the rest of its chunks."""
+    masks = [{name: torch.empty(shape.numel(), dtype=torch.bool) for name, shape in shapes.items()}
+             for _ in cuts]
+    ties = [r for _, r in cuts]
+    for name in shapes:
         start = 0
         for key in keys(name):
-            part = keep[start:start + key.numel()]
-            torch.gt(key, cut, out=part)
-            at_cut = torch.nonzero(key == cut).view(-1)
-            pruned_here = min(ties, at_cut.numel())
-            part[at_cut[pruned_here:]] = True
-            ties -= pruned_here
-            start += key.numel()
-        mask[name] = keep.view(shape)
-    return mask
+            stop = start + key.numel()
+            for i, (cut, _) in enumerate(cuts):
+                part = masks[i][name][start:stop]
+                if not ties[i]:
+                    torch.ge(key, cut, out=part)
+                    continue
+                torch.gt(key, cut, out=part)
+                at_cut = torch.nonzero(key == cut).view(-1)
+                pruned_here = min(ties[i], at_cut.numel())
+                part[at_cut[pruned_here:]] = True
+                ties[i] -= pruned_here
+            start = stop
+    return [{name: keep.view(shapes[name]) for name, keep in mask.items()} for mask in masks]
 
 
 def _select(shapes: dict[str, torch.Size], keys: KeyChunks,
@@ -105,8 +113,7 @@ def _select(shapes: dict[str, torch.Size], keys: KeyChunks,
     """For each level, the mask removing its count of smallest keys (ties: earlier first)."""
     with torch.no_grad():
         cuts = _cut_points(shapes, keys, list(counts.values()))
-        return {level: _mask_at(shapes, keys, *cut)
-                for level, cut in zip(counts, cuts, strict=True)}
+        return dict(zip(counts, _masks_at(shapes, keys, cuts), strict=True))
 
 
 def omp_global(weights: dict[str, torch.Tensor],

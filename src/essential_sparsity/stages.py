@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+import yaml
 
-from . import data, evaluate, finetune, levels, masks, sources
+from . import claims, data, evaluate, finetune, levels, masks, sources
 from .io import (
     ArtefactError,
     atomic_path,
@@ -176,6 +177,22 @@ def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Pa
                              "cosine": masks.cosine_similarity(lth[a], lth[b])})
     columns = ["model", "sparsity", "pair", "task", "other", "cosine", "random_expectation"]
     write_csv(out_csv, pd.DataFrame(rows, columns=columns))
+
+
+def claims_report(params: dict, claims_file: str | Path, tables_dir: str | Path,
+                  out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    """The paper's claims against our tables: a tidy table and a markdown page."""
+    try:
+        listed = yaml.safe_load(Path(claims_file).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParamsError(f"{claims_file}: cannot read the claims ({exc})") from exc
+    if not isinstance(listed, list):
+        raise ParamsError(f"{claims_file}: expected a list of claims, got {type(listed).__name__}")
+    table = claims.evaluate_claims(listed, tables_dir)
+    write_csv(out_csv, table)
+    with atomic_path(out_md) as tmp:
+        tmp.write_text(claims.claims_markdown(table, params["profile"]))
+    return table
 
 
 def mask_table(report_path: str | Path, out_csv: str | Path) -> None:

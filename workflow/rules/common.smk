@@ -108,6 +108,11 @@ def lth_parent(wildcards):
     return {"checkpoint": f"{run}/model.safetensors", "previous": mask}
 
 
+def caption(fig):
+    """A figure's caption, used by the report page and by `snakemake --report`."""
+    return repo_path("workflow", "report", f"{NAMES[fig]}.rst")
+
+
 def notebook(fig):
     return repo_path("workflow", "notebooks", f"{NAMES[fig]}.ipynb")
 

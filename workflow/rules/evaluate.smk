@@ -47,6 +47,30 @@ rule mask_similarity:
         "{params.cli} similarity --out {output} {input.lth} > {log} 2>&1"
 
 
+rule claims:
+    output:
+        csv=f"{TABLES}/claims.csv",
+        md="reports/claims.md",
+    input:
+        claims=repo_path("workflow", "claims.yaml"),
+        tables=[rules.tabulate.output.runs, rules.tabulate.output.drops,
+                rules.tabulate.output.essential, rules.tabulate.output.nm,
+                rules.mask_similarity.output[0]],
+        code=code("claims"),
+    params:
+        cli=CLI,
+        tables_dir=lambda wildcards, output: os.path.dirname(output.csv),
+    conda:
+        ENV
+    log:
+        "logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims/claims.tsv"
+    shell:
+        "{params.cli} claims --claims {input.claims} --tables {params.tables_dir}"
+        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
 rule mask_table:
     output:
         f"{TABLES}/pruned_by_component_{{model}}_{{method}}_{{sparsity}}.csv",
@@ -69,4 +93,5 @@ rule tables:
     input:
         rules.tabulate.output,
         rules.mask_similarity.output,
+        rules.claims.output,
         expand(rules.mask_table.output, **FIG01),

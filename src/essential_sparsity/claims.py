@@ -1,0 +1,185 @@
+"""The paper's quantitative claims, checked against our tables (the list is workflow/claims.yaml).
+
+Each claim names a check: a function of the result tables and the claim's own arguments (the
+paper's numbers) that returns our number, a verdict and the reason. A claim whose tables this
+profile does not build is "not run", never guessed. A claim of a difference counts only when the
+difference exceeds the noise, and a claim of no difference only when it stays within it. The
+noise of a point is the standard error of its mean over seeds or, with one seed, the binomial
+standard error of an accuracy on its test examples; two points differ when they are more than
+`NOISE_Z` standard errors apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from .io import ArtefactError
+from .params import ParamsError
+
+REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run at this profile"
+NOISE_Z = 2.0  # about 95%: a difference within two standard errors is noise
+CLAIM_KEYS = {"id", "figure", "claim", "paper", "check", "args", "needs"}
+
+
+def standard_error(value: float, value_std: float, seeds: int, examples: int) -> float:
+    """Of a mean accuracy in points: over seeds when there are several, else binomial."""
+    if seeds > 1:
+        return value_std / math.sqrt(seeds)
+    p = min(max(value / 100.0, 0.0), 1.0)
+    return 100.0 * math.sqrt(p * (1.0 - p) / examples)
+
+
+def _with_noise(drops: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    examples = runs.groupby(["model", "task"])["test_examples"].min()
+    frame = drops.copy()
+    frame["se"] = [standard_error(r.value, r.value_std, r.seeds, examples[(r.model, r.task)])
+                   for r in frame.itertuples()]
+    return frame
+
+
+def _result(ours: str, ok: bool, detail: str) -> dict:
+    return {"ours": ours, "verdict": REPRODUCED if ok else NOT_REPRODUCED, "detail": detail}
+
+
+def essential_range(tables: dict[str, pd.DataFrame], method: str, low: float,
+                    high: float) -> dict:
+    """Every task's essential sparsity lies in the paper's range."""
+    rows = tables["essential_sparsity"].query("method == @method")
+    values = {f"{r.task}": r.essential_sparsity for r in rows.itertuples()}
+    inside = [low <= v <= high for v in values.values()]
+    ours = ", ".join(f"{task} {v:g}" for task, v in values.items())
+    return _result(ours, bool(inside) and all(inside),
+                   f"{sum(inside)} of {len(inside)} tasks in [{low:g}, {high:g}]")
+
+
+def sharp_turn(tables: dict[str, pd.DataFrame], method: str, min_ratio: float) -> dict:
+    """Past the essential sparsity s*, the drop grows at least `min_ratio` times faster than
+    before it. Before s* the drop stays within epsilon, so epsilon / s* bounds its slope."""
+    essential = tables["essential_sparsity"].query("method == @method")
+    drops = tables["drop_vs_sparsity"].query("method == @method")
+    ratios, parts = [], []
+    for r in essential.itertuples():
+        curve = drops[(drops["model"] == r.model) & (drops["task"] == r.task)]
+        last = curve.loc[curve["sparsity"].idxmax()]
+        s = r.essential_sparsity
+        if s == 0 or last["sparsity"] <= s:
+            ratios.append(0.0)
+            parts.append(f"{r.task}: no plateau" if s == 0 else f"{r.task}: no point past s*")
+            continue
+        at_s = float(curve.loc[curve["sparsity"] == s, "drop"].iloc[0])
+        after = (float(last["drop"]) - at_s) / (float(last["sparsity"]) - s)
+        ratios.append(after / (r.epsilon / s))
+        parts.append(f"{r.task}: {ratios[-1]:.1f}x")
+    ok = bool(ratios) and min(ratios) >= min_ratio
+    return _result("; ".join(parts), ok, f"slope past s* over epsilon / s*, needs >= {min_ratio:g}")
+
+
+def mask_cosine(tables: dict[str, pd.DataFrame], threshold: float, max_sparsity: float) -> dict:
+    """LTH and OMP masks of the same sparsity are alike up to `max_sparsity`."""
+    rows = tables["mask_similarity"].query("pair == 'lth-vs-omp' and sparsity <= @max_sparsity")
+    if rows.empty:
+        return {"ours": "-", "verdict": NOT_RUN, "detail": "no LTH round up to that sparsity"}
+    low = rows.loc[rows["cosine"].idxmin()]
+    return _result(f"min {low['cosine']:.3f} ({low['task']} at {low['sparsity']:g})",
+                   bool(low["cosine"] > threshold),
+                   f"{len(rows)} pairs up to sparsity {max_sparsity:g}, all above {threshold:g}?")
+
+
+def lth_matches_omp(tables: dict[str, pd.DataFrame], method: str, max_sparsity: float) -> dict:
+    """Within the essential range (and below `max_sparsity`), LTH and OMP fine-tune to the same
+    metric: every difference within the noise."""
+    noisy = _with_noise(tables["drop_vs_sparsity"], tables["finetune_runs"])
+    essential = tables["essential_sparsity"].query("method == @method")
+    worst, checked = None, 0
+    for r in essential.itertuples():
+        top = min(r.essential_sparsity, max_sparsity)
+        task = noisy[(noisy["model"] == r.model) & (noisy["task"] == r.task)
+                     & (noisy["sparsity"] > 0) & (noisy["sparsity"] <= top)]
+        both = task[task["method"] == "lth"].merge(task[task["method"] == method],
+                                                   on="sparsity", suffixes=("_lth", "_omp"))
+        for b in both.itertuples():
+            z = abs(b.value_lth - b.value_omp) / math.hypot(b.se_lth, b.se_omp)
+            checked += 1
+            if worst is None or z > worst[0]:
+                worst = (z, r.task, b.sparsity, b.value_lth - b.value_omp)
+    if worst is None:
+        return {"ours": "-", "verdict": NOT_RUN,
+                "detail": "no LTH point inside any essential range"}
+    z, task, sparsity, diff = worst
+    return _result(f"largest gap {diff:+.1f} points ({task} at {sparsity:g}, {z:.1f} SE)",
+                   z <= NOISE_Z, f"{checked} points, each within {NOISE_Z:g} standard errors?")
+
+
+def nm_within_epsilon(tables: dict[str, pd.DataFrame], sparsity: float) -> dict:
+    """N:M masks of the given sparsity stay within epsilon of dense on every task."""
+    nm = tables["nm_patterns"].query("sparsity == @sparsity")
+    if nm.empty:
+        return {"ours": "-", "verdict": NOT_RUN, "detail": f"no N:M pattern at {sparsity:g}"}
+    epsilon = float(tables["essential_sparsity"]["epsilon"].iloc[0])
+    ours = ", ".join(f"{r.pattern} {r.task} {r.drop:.1f}" for r in nm.itertuples())
+    return _result(ours, bool((nm["drop"] <= epsilon).all()),
+                   f"drops in points; each within epsilon = {epsilon:g}?")
+
+
+CHECKS: dict[str, Callable[..., dict]] = {
+    "essential_range": essential_range, "sharp_turn": sharp_turn, "mask_cosine": mask_cosine,
+    "lth_matches_omp": lth_matches_omp, "nm_within_epsilon": nm_within_epsilon}
+
+
+def validate(claims: list[dict]) -> None:
+    """A claim file error names the claim and the fix, before anything is evaluated."""
+    for i, claim in enumerate(claims):
+        name = claim.get("id", f"#{i + 1}")
+        unknown = set(claim) - CLAIM_KEYS
+        missing = {"id", "figure", "claim", "paper", "needs"} - set(claim)
+        if unknown or missing:
+            raise ParamsError(f"claim {name}: unknown keys {sorted(unknown)}, missing "
+                             f"{sorted(missing)}; allowed keys: {sorted(CLAIM_KEYS)}")
+        if claim.get("check") is not None and claim["check"] not in CHECKS:
+            raise ParamsError(f"claim {name}: check {claim['check']!r} is unknown (allowed: "
+                             f"{', '.join(CHECKS)}, or none until its tables exist)")
+
+
+def evaluate_claims(claims: list[dict], tables_dir: str | Path) -> pd.DataFrame:
+    """One row per claim: the paper's number, ours, the verdict and why."""
+    validate(claims)
+    tables_dir = Path(tables_dir)
+    rows = []
+    for claim in claims:
+        missing = [n for n in claim["needs"] if not (tables_dir / f"{n}.csv").is_file()]
+        if missing or claim.get("check") is None:
+            result = {"ours": "-", "verdict": NOT_RUN, "detail": "needs "
+                      + ", ".join(f"{n}.csv" for n in (missing or claim["needs"]))}
+        else:
+            tables = {n: _read(tables_dir / f"{n}.csv") for n in claim["needs"]}
+            result = CHECKS[claim["check"]](tables, **claim.get("args", {}))
+        rows.append({"id": claim["id"], "figure": claim["figure"], "claim": claim["claim"],
+                     "paper": claim["paper"], **result})
+    return pd.DataFrame(rows, columns=["id", "figure", "claim", "paper", "ours", "verdict",
+                                       "detail"])
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ArtefactError(f"{path}: not a readable table ({exc}); rebuild it with "
+                            f"`snakemake tables`") from exc
+
+
+def claims_markdown(table: pd.DataFrame, profile: str) -> str:
+    counts = table["verdict"].value_counts()
+    lines = ["# The paper's claims, checked against this build", "",
+             f"Profile `{profile}`. " + ", ".join(f"{counts.get(v, 0)} {v}" for v in
+                                                   (REPRODUCED, NOT_REPRODUCED, NOT_RUN)) + ".",
+             "Each verdict is computed from the tables under `results/tables/` by the check named "
+             "in `workflow/claims.yaml`; differences count only beyond "
+             f"{NOISE_Z:g} standard errors.", "",
+             "| figure | claim | paper | ours | verdict | how |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.figure} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** | {r.detail} |"
+              for r in table.itertuples()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,108 @@
+"""The paper's claims: verdicts follow from the tables, noise decides differences, a claim file
+error is one clear line, and a claim whose tables are not built is not run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from essential_sparsity import claims
+from essential_sparsity.params import ParamsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_tables(directory: Path, lth_gap: float, examples: int = 1000) -> Path:
+    """A task whose OMP curve is flat to 0.4 and falls off after, with an LTH point at 0.2."""
+    omp = {0.0: 90.0, 0.2: 89.6, 0.4: 89.2, 0.6: 80.0, 0.8: 50.0}
+    rows = [{"model": "m", "task": "t", "method": "omp-global", "sparsity": s, "metric": "accuracy",
+             "value": v, "value_std": 0.0, "seeds": 1, "dense_value": 90.0, "drop": 90.0 - v}
+            for s, v in omp.items()]
+    rows.append({**rows[1], "method": "lth", "value": 89.6 + lth_gap, "drop": 0.4 - lth_gap})
+    pd.DataFrame(rows).to_csv(directory / "drop_vs_sparsity.csv", index=False)
+    pd.DataFrame([{"model": "m", "task": "t", "method": "omp-global", "essential_sparsity": 0.4,
+                   "epsilon": 1.0}]).to_csv(directory / "essential_sparsity.csv", index=False)
+    pd.DataFrame([{"model": "m", "task": "t", "test_examples": examples}]).to_csv(
+        directory / "finetune_runs.csv", index=False)
+    return directory
+
+
+def claim(check: str, needs: list[str], **args) -> dict:
+    return {"id": check, "figure": 2, "claim": "c", "paper": "p", "check": check, "args": args,
+            "needs": needs}
+
+
+def verdict(directory: Path, item: dict) -> dict:
+    return claims.evaluate_claims([item], directory).iloc[0].to_dict()
+
+
+def test_binomial_standard_error_with_one_seed_and_the_mean_over_seeds():
+    assert claims.standard_error(70.0, 0.0, 1, 1000) == pytest.approx(1.449, abs=1e-3)
+    assert claims.standard_error(70.0, 2.0, 4, 1000) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("gap", "expected"), [(1.0, claims.REPRODUCED),
+                                               (6.0, claims.NOT_REPRODUCED)])
+def test_lth_matches_omp_only_within_the_noise(tmp_path, gap, expected):
+    item = claim("lth_matches_omp", ["drop_vs_sparsity", "essential_sparsity", "finetune_runs"],
+                 method="omp-global", max_sparsity=0.5)
+    assert verdict(write_tables(tmp_path, gap), item)["verdict"] == expected
+
+
+def test_a_gap_that_is_noise_on_few_examples_is_significant_on_many(tmp_path):
+    item = claim("lth_matches_omp", ["drop_vs_sparsity", "essential_sparsity", "finetune_runs"],
+                 method="omp-global", max_sparsity=0.5)
+    assert verdict(write_tables(tmp_path, 3.0, examples=200), item)["verdict"] == claims.REPRODUCED
+    assert verdict(write_tables(tmp_path, 3.0, examples=5000), item)["verdict"] == \
+        claims.NOT_REPRODUCED
+
+
+def test_essential_range_and_sharp_turn_from_the_curve(tmp_path):
+    write_tables(tmp_path, 0.0)
+    inside = claim("essential_range", ["essential_sparsity"], method="omp-global", low=0.3,
+                   high=0.5)
+    assert verdict(tmp_path, inside)["verdict"] == claims.REPRODUCED
+    outside = {**inside, "args": {"method": "omp-global", "low": 0.5, "high": 0.6}}
+    assert verdict(tmp_path, outside)["verdict"] == claims.NOT_REPRODUCED
+    # past 0.4 the drop goes from 0.8 to 40 over 0.4: 98 points per unit, 39x epsilon / s*
+    turn = claim("sharp_turn", ["essential_sparsity", "drop_vs_sparsity"], method="omp-global",
+                 min_ratio=3.0)
+    result = verdict(tmp_path, turn)
+    assert result["verdict"] == claims.REPRODUCED and "39.2x" in result["ours"]
+
+
+def test_no_plateau_is_no_turning_point(tmp_path):
+    write_tables(tmp_path, 0.0)
+    essential = pd.read_csv(tmp_path / "essential_sparsity.csv").assign(essential_sparsity=0.0)
+    essential.to_csv(tmp_path / "essential_sparsity.csv", index=False)
+    turn = claim("sharp_turn", ["essential_sparsity", "drop_vs_sparsity"], method="omp-global",
+                 min_ratio=3.0)
+    assert verdict(tmp_path, turn)["verdict"] == claims.NOT_REPRODUCED
+
+
+def test_a_claim_without_its_tables_is_not_run(tmp_path):
+    item = {**claim("mask_cosine", ["mask_similarity"], threshold=0.96, max_sparsity=0.4)}
+    result = verdict(tmp_path, item)
+    assert result["verdict"] == claims.NOT_RUN and "mask_similarity.csv" in result["detail"]
+    no_check = {k: v for k, v in item.items() if k not in ("check", "args")}
+    assert verdict(tmp_path, no_check)["verdict"] == claims.NOT_RUN
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"threshold": 0.9}, "unknown keys ['threshold']"),
+    ({"check": "vibes"}, "check 'vibes' is unknown"),
+])
+def test_a_bad_claim_is_one_clear_error(tmp_path, change, message):
+    item = {**claim("mask_cosine", ["mask_similarity"]), **change}
+    with pytest.raises(ParamsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        claims.evaluate_claims([item], tmp_path)
+
+
+def test_the_shipped_claims_are_valid_and_name_the_paper_figures():
+    listed = yaml.safe_load((ROOT / "workflow" / "claims.yaml").read_text())
+    claims.validate(listed)
+    assert len({c["id"] for c in listed}) == len(listed)
+    assert {c["figure"] for c in listed} >= {2, 5, 6, 7, 8, 9, 10}
