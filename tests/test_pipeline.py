@@ -157,6 +157,13 @@ def test_report_page_shows_every_figure_in_a_real_browser(built, tmp_path):
     assert shot.stat().st_size > 50_000
 
 
+def test_snakemake_report_has_every_figure_as_a_result(built, tmp_path):
+    out = tmp_path / "snakemake-report.html"
+    sh("snakemake", "--report", str(out), cwd=built)
+    text = out.read_text(errors="replace")
+    assert all(f"{figure}.png" in text for figure in FIGURES)
+
+
 def test_second_run_has_nothing_to_do(built):
     assert "Nothing to be done" in sh("snakemake", "-n", cwd=built).stdout
     assert "up to date" in sh("dvc", "status", cwd=built).stdout

@@ -118,10 +118,11 @@ def nm_drops(drops: pd.DataFrame) -> pd.DataFrame:
                      & (drops["method"] == "omp-global") & (drops["sparsity"] == row.sparsity)]
         rows.append({"model": row.model, "task": row.task, "pattern": f"{nm[0]}:{nm[1]}",
                      "n": nm[0], "m": nm[1], "sparsity": row.sparsity, "metric": row.metric,
-                     "value": row.value, "dense_value": row.dense_value, "drop": row.drop,
+                     "value": row.value, "value_std": row.value_std,
+                     "dense_value": row.dense_value, "drop": row.drop,
                      "omp_global_drop": float(same["drop"].iloc[0]) if len(same) else None})
-    columns = ["model", "task", "pattern", "n", "m", "sparsity", "metric", "value", "dense_value",
-               "drop", "omp_global_drop"]
+    columns = ["model", "task", "pattern", "n", "m", "sparsity", "metric", "value", "value_std",
+               "dense_value", "drop", "omp_global_drop"]
     return pd.DataFrame(rows, columns=columns).sort_values(["model", "task", "m", "n"],
                                                          ignore_index=True)
 

@@ -108,6 +108,15 @@ def lth_parent(wildcards):
     return {"checkpoint": f"{run}/model.safetensors", "previous": mask}
 
 
+def drawn(fig):
+    """A draw rule's outputs; the png is also a result of `snakemake --report`, with the caption
+    the report page uses."""
+    outputs = figure_outputs(NAMES[fig])
+    outputs["png"] = report(outputs["png"], caption=os.path.abspath(caption(fig)),
+                            category="Figures", labels={"figure": f"Figure {int(fig[3:])}"})
+    return outputs
+
+
 def caption(fig):
     """A figure's caption, used by the report page and by `snakemake --report`."""
     return repo_path("workflow", "report", f"{NAMES[fig]}.rst")

@@ -14,7 +14,7 @@ FIGURES = {fig: list(figure_outputs(name).values()) for fig, name in NAMES.items
 
 rule draw_fig01:
     output:
-        **figure_outputs(NAMES["fig01"]),
+        **drawn("fig01"),
     input:
         notebook=notebook("fig01"),
         mask=expand(MASK, **FIG01),
@@ -37,7 +37,7 @@ rule draw_fig01:
 
 rule draw_fig02:
     output:
-        **figure_outputs(NAMES["fig02"]),
+        **drawn("fig02"),
     input:
         notebook=notebook("fig02"),
         drops=rules.tabulate.output.drops,
@@ -60,7 +60,7 @@ rule draw_fig02:
 
 rule draw_fig05:
     output:
-        **figure_outputs(NAMES["fig05"]),
+        **drawn("fig05"),
     input:
         notebook=notebook("fig05"),
         table=rules.tabulate.output.nm,
@@ -81,7 +81,7 @@ rule draw_fig05:
 
 rule draw_fig09:
     output:
-        **figure_outputs(NAMES["fig09"]),
+        **drawn("fig09"),
     input:
         notebook=notebook("fig09"),
         table=rules.tabulate.output.lth_vs_omp,
@@ -103,7 +103,7 @@ rule draw_fig09:
 
 rule draw_fig10:
     output:
-        **figure_outputs(NAMES["fig10"]),
+        **drawn("fig10"),
     input:
         notebook=notebook("fig10"),
         table=rules.mask_similarity.output,
