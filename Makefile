@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: figures test setup browser lint smoke pull clean-results benchmarks
+.PHONY: figures test setup corpora browser lint smoke pull clean-results benchmarks
 
 figures: setup
 	dvc repro
@@ -28,7 +28,12 @@ browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
-setup: $(STAMP)
+setup: $(STAMP) corpora
+
+# Debian's WordNet: definitions for the language-model corpus and the zero-shot questions.
+corpora:
+	@test -f /usr/share/wordnet/data.noun || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base; }
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

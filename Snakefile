@@ -16,12 +16,14 @@ wildcard_constraints:
     task=r"[a-z0-9][a-z0-9.-]*",
     method=r"[a-z0-9][a-z0-9-]*",
     round=r"[1-9]\d*",
+    level=r"0(\.\d+)?|nm-\d+-\d+",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/lth.smk"
+include: "workflow/rules/llm.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"

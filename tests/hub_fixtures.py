@@ -126,3 +126,30 @@ def build_hub_cache(root: Path):
     model = write_bert_snapshot(cache, Path(root) / "staging-model")
     write_glue_snapshot(cache, Path(root) / "staging-glue")
     return cache, model
+
+
+VICUNA_REPO = "lmsys/vicuna-7b-v1.3"
+
+
+def tiny_llama(seed: int = 0, vocab_size: int = len(VOCAB)):
+    """A 2-block Llama causal LM with random weights (the architecture of Vicuna and SmolLM2)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=128, tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config).eval()
+
+
+def write_vicuna_snapshot(cache: Path, staging: Path):
+    """The fixture's lmsys/vicuna-7b-v1.3: a tiny Llama with the fixture's word-piece tokenizer;
+    returns the model that was saved."""
+    staging.mkdir(parents=True)
+    (staging / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    model = tiny_llama()
+    model.save_pretrained(staging)
+    tiny_tokenizer(staging / "vocab.txt").save_pretrained(staging)
+    add_snapshot(cache, VICUNA_REPO, "model", MODEL_COMMIT, staging)
+    return model

@@ -106,3 +106,34 @@ def test_the_shipped_claims_are_valid_and_name_the_paper_figures():
     claims.validate(listed)
     assert len({c["id"] for c in listed}) == len(listed)
     assert {c["figure"] for c in listed} >= {2, 5, 6, 7, 8, 9, 10}
+
+
+def llm_table(drops: dict[float, float], sparsegpt_ppl: float, omp_ppl: float) -> pd.DataFrame:
+    rows = [{"model": "m", "method": "omp-global", "sparsity": 0.0, "pattern": "",
+             "accuracy": 60.0, "accuracy_drop": 0.0, "perplexity": 20.0, "questions": 400}]
+    for sparsity, drop in drops.items():
+        rows.append({**rows[0], "sparsity": sparsity, "accuracy": 60.0 - drop,
+                     "accuracy_drop": drop, "perplexity": omp_ppl})
+        rows.append({**rows[0], "method": "sparsegpt", "sparsity": sparsity,
+                     "accuracy_drop": 0.0, "perplexity": sparsegpt_ppl})
+    rows.append({**rows[0], "method": "sparsegpt", "sparsity": 0.5, "pattern": "2:4",
+                 "perplexity": 1e6})  # N:M runs are not part of the unstructured curve
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("drops", "expected"), [
+    ({0.1: 0.0, 0.2: 0.5, 0.3: 5.0}, claims.REPRODUCED),
+    ({0.1: 0.0, 0.2: 3.0, 0.3: 5.0}, claims.NOT_REPRODUCED)])
+def test_llm_free_sparsity_is_the_essential_sparsity_of_the_zero_shot_curve(drops, expected):
+    result = claims.llm_free_sparsity({"llm_zero_shot": llm_table(drops, 30.0, 90.0)},
+                                      method="omp-global", epsilon=1.0, min_sparsity=0.2)
+    assert result["verdict"] == expected
+    assert "+/- 2.4" in result["ours"]  # binomial SE of 60% on 400 questions
+
+
+@pytest.mark.parametrize(("sparsegpt", "omp", "expected"),
+                         [(30.0, 90.0, claims.REPRODUCED), (95.0, 90.0, claims.NOT_REPRODUCED)])
+def test_llm_better_at_highest_compares_perplexity_at_the_top_sparsity(sparsegpt, omp, expected):
+    table = llm_table({0.1: 0.0, 0.3: 0.0}, sparsegpt, omp)
+    result = claims.llm_better_at_highest({"llm_zero_shot": table}, "sparsegpt", "omp-global")
+    assert result["verdict"] == expected and "at 0.3" in result["ours"]

@@ -24,9 +24,9 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_O
        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig05_nm_patterns",
-           "fig09_lth_vs_omp", "fig10_mask_similarity")
+           "fig09_lth_vs_omp", "fig10_mask_similarity", "fig11_llm_one_shot")
 TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "fig01_mask",
-                *(name.split("_")[0] for name in FIGURES)}
+                "corpus", "llm", *(name.split("_")[0] for name in FIGURES)}
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +98,18 @@ def test_every_rule_ran_and_every_output_is_complete(built):
     essential = json.loads((built / "results/metrics/essential_sparsity.json").read_text())
     assert set(essential["minilm-l6"]) == {"bbc-news", "tweet-sentiment"}
     assert not list(built.rglob("*.tmp")), "a temporary file was left behind"
+
+
+def test_llm_runs_prune_what_they_say_and_the_dense_model_is_a_language_model(built):
+    """A wrongly dequantized GGUF (say, Q and K rows left in llama.cpp's order) would give a
+    perplexity in the thousands; the packaged SmolLM2 gives well under 100 on held-out text."""
+    runs = csv_dicts(built / "results" / "tables" / "llm_zero_shot.csv")
+    assert {row["method"] for row in runs} == {"omp-global", "wanda", "sparsegpt"}
+    for row in runs:
+        assert abs(float(row["scope_sparsity"]) - float(row["sparsity"])) < 1e-3, row
+    (dense,) = [row for row in runs if float(row["sparsity"]) == 0]
+    assert float(dense["perplexity"]) < 1000
+    assert float(dense["accuracy"]) > float(dense["chance"])
 
 
 def test_claim_verdicts_follow_from_the_built_tables(built):

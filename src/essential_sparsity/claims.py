@@ -125,9 +125,52 @@ def nm_within_epsilon(tables: dict[str, pd.DataFrame], sparsity: float) -> dict:
                    f"drops in points; each within epsilon = {epsilon:g}?")
 
 
+def _llm_unstructured(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    runs = tables["llm_zero_shot"]
+    return runs[runs["pattern"].fillna("") == ""]
+
+
+def llm_free_sparsity(tables: dict[str, pd.DataFrame], method: str, epsilon: float,
+                      min_sparsity: float) -> dict:
+    """Every causal LM keeps its zero-shot accuracy within epsilon up to at least min_sparsity
+    under `method`, with no fine-tuning: its essential sparsity, read as for fine-tuned models
+    (the largest sparsity whose drop is at most epsilon). The dense accuracy's binomial standard
+    error is reported beside it, since a few hundred questions are a noisy yardstick."""
+    runs = _llm_unstructured(tables)
+    found, parts = [], []
+    for model, mine in runs.groupby("model"):
+        curve = mine[(mine["method"] == method) | (mine["sparsity"] == 0)]
+        free = curve[curve["accuracy_drop"] <= epsilon]["sparsity"].max()
+        dense = mine[mine["sparsity"] == 0].iloc[0]
+        se = standard_error(dense["accuracy"], 0.0, 1, int(dense["questions"]))
+        found.append(free)
+        parts.append(f"{model} {free:g} (dense accuracy {dense['accuracy']:.1f} +/- {se:.1f})")
+    ok = bool(found) and min(found) >= min_sparsity
+    return _result("; ".join(parts), ok, f"largest sparsity within {epsilon:g} point, "
+                   f"needs >= {min_sparsity:g}")
+
+
+def llm_better_at_highest(tables: dict[str, pd.DataFrame], better: str, than: str) -> dict:
+    """At the largest sparsity both methods ran, `better` leaves every causal LM a lower
+    held-out perplexity than `than` (perplexity: thousands of tokens, far less noisy than the
+    questions)."""
+    runs = _llm_unstructured(tables)
+    wins, parts = [], []
+    for model, mine in runs.groupby("model"):
+        at = mine.pivot_table(index="sparsity", columns="method", values="perplexity")
+        at = at[[better, than]].dropna()
+        top = at.index.max()
+        wins.append(at.loc[top, better] < at.loc[top, than])
+        parts.append(f"{model} at {top:g}: {better} {at.loc[top, better]:.1f} vs "
+                     f"{than} {at.loc[top, than]:.1f}")
+    return _result("; ".join(parts), bool(wins) and all(wins),
+                   f"held-out perplexity, {better} lower at the largest sparsity?")
+
+
 CHECKS: dict[str, Callable[..., dict]] = {
     "essential_range": essential_range, "sharp_turn": sharp_turn, "mask_cosine": mask_cosine,
-    "lth_matches_omp": lth_matches_omp, "nm_within_epsilon": nm_within_epsilon}
+    "lth_matches_omp": lth_matches_omp, "nm_within_epsilon": nm_within_epsilon,
+    "llm_free_sparsity": llm_free_sparsity, "llm_better_at_highest": llm_better_at_highest}
 
 
 def validate(claims: list[dict]) -> None:

@@ -56,6 +56,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True)
     p.add_argument("--checkpoint", default=None)
 
+    p = sub.add_parser("corpus", help="plain text for causal LMs: train, held-out, questions")
+    p.add_argument("--out-dir", required=True)
+
+    p = sub.add_parser("convert-lm", help="dequantize a packaged GGUF causal LM once")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out-dir", required=True)
+
+    p = sub.add_parser("llm-prune", help="one-shot prune a causal LM and evaluate it zero-shot")
+    p.add_argument("--model", required=True)
+    p.add_argument("--location", required=True, help="converted directory or hub id")
+    p.add_argument("--method", required=True)
+    p.add_argument("--level", required=True, help="a sparsity, or nm-N-M")
+    p.add_argument("--corpus-dir", required=True)
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--mask", required=True, help="packed mask .safetensors (report beside it)")
+
+    p = sub.add_parser("prune-sharded", help="global OMP over a sharded safetensors checkpoint, "
+                       "one tensor in memory at a time (7B/13B on a small machine)")
+    p.add_argument("--checkpoint", required=True,
+                   help="a model directory: config.json and *.safetensors shards")
+    p.add_argument("--sparsity", type=float, action="append", required=True)
+    p.add_argument("--out-dir", required=True, help="one directory of mask shards per sparsity")
+
+    p = sub.add_parser("llm-table", help="Figure 11's table from the causal-LM runs")
+    p.add_argument("--out", required=True)
+    p.add_argument("runs", nargs="+")
+
     p = sub.add_parser("tables", help="tidy tables and essential sparsity from metrics.json files")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--metrics-json", required=True)
@@ -126,7 +153,7 @@ def run(args: argparse.Namespace) -> None:
             hub = row["source"].startswith("hub ")
             state = "from the hub (paper profile)" if hub else (
                 "installed" if row["installed"] else "MISSING: make setup")
-            print(f"{row['kind']:5} {row['name']:18} {row['source']:32} {state}")
+            print(f"{row['kind']:9} {row['name']:18} {row['source']:32} {state}")
     elif args.command == "split":
         stages.split_task(params, args.task, args.out_dir)
     elif args.command == "prune":
@@ -143,6 +170,29 @@ def run(args: argparse.Namespace) -> None:
                                      args.data_dir, args.metrics, args.checkpoint)
         print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
               f"in {record['wall_time_s']:.0f} s")
+    elif args.command == "corpus":
+        from .llm_stages import build_corpus
+        print(json.dumps(build_corpus(params, args.out_dir)))
+    elif args.command == "convert-lm":
+        from .sources import convert_gguf
+        convert_gguf(args.model, args.out_dir)
+    elif args.command == "llm-prune":
+        from .llm_stages import prune_and_evaluate
+        record = prune_and_evaluate(params, args.model, args.location, args.method, args.level,
+                                    args.corpus_dir, args.metrics, args.mask)
+        print(f"{args.metrics}: sparsity {record['scope_sparsity']:.4f}, perplexity "
+              f"{record['perplexity']:.2f}, accuracy {record['accuracy']:.1f}")
+    elif args.command == "prune-sharded":
+        from .llm_stages import prune_sharded
+        for sparsity, directory in prune_sharded(params, args.checkpoint, args.sparsity,
+                                                 args.out_dir).items():
+            print(f"{directory}: global OMP at {sparsity:g}")
+    elif args.command == "llm-table":
+        from .llm_stages import zero_shot_table
+        from .stages import write_csv
+        table = zero_shot_table(args.runs)
+        write_csv(args.out, table)
+        print(table.to_string(index=False))
     elif args.command == "tables":
         print(stages.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
               .to_string(index=False))

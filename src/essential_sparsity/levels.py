@@ -3,7 +3,8 @@
 No torch here, so the Snakefile can import it without slowing every dry run. The fine-tuning runs
 of one (model, task, seed) are: every grid method at every nonzero grid sparsity, the dense run
 (sparsity 0, under the first grid method, whose mask keeps everything), every N:M pattern at its
-own sparsity, and every LTH round.
+own sparsity, and every LTH round. A causal LM's one-shot runs (`llm_levels`) are every method at
+every sparsity and N:M pattern.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def nm_sparsity(n: int, m: int) -> float:
     return 1.0 - n / m
 
 
-def nm_methods(params: dict) -> dict[str, float]:
-    """The N:M method names of prune.nm_patterns, with their sparsities."""
-    pairs = [tuple(map(int, pattern.split(":"))) for pattern in params["prune"]["nm_patterns"]]
+def nm_methods(params: dict, section: str = "prune") -> dict[str, float]:
+    """The N:M method names of a section's nm_patterns, with their sparsities."""
+    pairs = [tuple(map(int, pattern.split(":"))) for pattern in params[section]["nm_patterns"]]
     return {nm_method(n, m): nm_sparsity(n, m) for n, m in pairs}
 
 
@@ -59,4 +60,16 @@ def finetune_levels(params: dict) -> list[tuple[str, str]]:
     runs += [(method, format_sparsity(s)) for method in methods for s in grid if s > 0]
     runs += [(method, format_sparsity(s)) for method, s in nm_methods(params).items()]
     runs += [(LTH, format_sparsity(s)) for s in lth_levels(params)]
+    return runs
+
+
+def llm_levels(params: dict) -> list[tuple[str, str]]:
+    """(method, level) of every one-shot causal-LM run of one model: the dense run under the
+    first method, every method at every nonzero sparsity, and every method at every N:M pattern
+    (level nm-N-M: Wanda and SparseGPT choose N of M by their own scores)."""
+    methods = params["llm"]["methods"]
+    runs = [(methods[0], format_sparsity(0))]
+    runs += [(method, format_sparsity(s)) for method in methods
+             for s in params["llm"]["sparsities"] if s > 0]
+    runs += [(method, level) for method in methods for level in nm_methods(params, "llm")]
     return runs

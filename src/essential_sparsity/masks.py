@@ -85,27 +85,36 @@ def _cut_points(shapes: dict[str, torch.Size], keys: KeyChunks,
 def _masks_at(shapes: dict[str, torch.Size], keys: KeyChunks,
               cuts: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
     """The keep-mask of every cut in one pass over the keys, so a grid computes each chunk's keys
-    once. A cut (t, r) keeps every key above t and the keys equal to t after the first r; once a
-    cut's r ties are found, one comparison (key >= t) does the rest of its chunks."""
-    masks = [{name: torch.empty(shape.numel(), dtype=torch.bool) for name, shape in shapes.items()}
-             for _ in cuts]
+    once."""
     ties = [r for _, r in cuts]
-    for name in shapes:
-        start = 0
-        for key in keys(name):
-            stop = start + key.numel()
-            for i, (cut, _) in enumerate(cuts):
-                part = masks[i][name][start:stop]
-                if not ties[i]:
-                    torch.ge(key, cut, out=part)
-                    continue
-                torch.gt(key, cut, out=part)
-                at_cut = torch.nonzero(key == cut).view(-1)
-                pruned_here = min(ties[i], at_cut.numel())
-                part[at_cut[pruned_here:]] = True
-                ties[i] -= pruned_here
-            start = stop
-    return [{name: keep.view(shapes[name]) for name, keep in mask.items()} for mask in masks]
+    per_matrix = {name: _matrix_masks(shape, keys(name), cuts, ties)
+                  for name, shape in shapes.items()}
+    return [{name: per_matrix[name][i] for name in shapes} for i in range(len(cuts))]
+
+
+def _matrix_masks(shape: torch.Size, chunks: Iterator[torch.Tensor], cuts: list[tuple[int, int]],
+                  ties: list[int]) -> list[torch.Tensor]:
+    """One matrix's keep-mask at every cut. A cut (t, r) keeps every key above t and the keys
+    equal to t after the first r; `ties` counts each cut's ties still to prune and is used up in
+    place, so calls made matrix by matrix in position order continue one selection (the sharded
+    path holds one matrix at a time). Once a cut's ties are found, one comparison (key >= t) does
+    the rest of its chunks."""
+    keeps = [torch.empty(shape.numel(), dtype=torch.bool) for _ in cuts]
+    start = 0
+    for key in chunks:
+        stop = start + key.numel()
+        for i, (cut, _) in enumerate(cuts):
+            part = keeps[i][start:stop]
+            if not ties[i]:
+                torch.ge(key, cut, out=part)
+                continue
+            torch.gt(key, cut, out=part)
+            at_cut = torch.nonzero(key == cut).view(-1)
+            pruned_here = min(ties[i], at_cut.numel())
+            part[at_cut[pruned_here:]] = True
+            ties[i] -= pruned_here
+        start = stop
+    return [keep.view(shape) for keep in keeps]
 
 
 def _select(shapes: dict[str, torch.Size], keys: KeyChunks,
@@ -232,16 +241,49 @@ def sparsity_report(mask: dict[str, torch.Tensor], model_type: str) -> dict:
     return {"weights": total, "pruned": pruned, "sparsity": pruned / total, "matrices": matrices}
 
 
-def save_mask(path: str | Path, mask: dict[str, torch.Tensor], info: dict) -> None:
-    """The mask as safetensors (bool) and its sparsity report as JSON beside it."""
+def save_mask(path: str | Path, mask: dict[str, torch.Tensor], info: dict,
+              packed: bool = False) -> None:
+    """The mask as safetensors and its sparsity report as JSON beside it. Packed masks store 8
+    weights a byte (a causal LM's bool mask would be a byte a weight: 106 MB for 135M weights);
+    their shapes go in the metadata, and `load_mask` reads both forms."""
     path = Path(path)
     report = {**info, **sparsity_report(mask, info["model_type"])}
-    write_tensors(path, mask, metadata={"info": json.dumps(info, sort_keys=True)})
+    metadata = {"info": json.dumps(info, sort_keys=True)}
+    tensors = mask
+    if packed:
+        import numpy as np
+
+        tensors = {name: torch.from_numpy(np.packbits(keep.reshape(-1).numpy()))
+                   for name, keep in mask.items()}
+        metadata["packed_shapes"] = json.dumps({name: list(keep.shape)
+                                                for name, keep in mask.items()})
+    write_tensors(path, tensors, metadata=metadata)
     write_json(path.with_suffix(".json"), report)
+
+
+def _unpack(path: str | Path, stored: dict[str, torch.Tensor],
+            shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
+    import numpy as np
+
+    if set(stored) != set(shapes):
+        raise ArtefactError(f"{path}: the packed shapes do not name the stored tensors; the file "
+                            f"is corrupt: rebuild it with snakemake {path}")
+    mask = {}
+    for name, bits in stored.items():
+        numel = math.prod(shapes[name])
+        if bits.dtype != torch.uint8 or bits.numel() != (numel + 7) // 8:
+            raise ArtefactError(f"{path}: {name} holds {bits.numel()} {bits.dtype} values, not "
+                                f"the bits of {numel} weights; rebuild it with snakemake {path}")
+        unpacked = np.unpackbits(bits.numpy(), count=numel).astype(bool)
+        mask[name] = torch.from_numpy(unpacked).view(shapes[name])
+    return mask
 
 
 def load_mask(path: str | Path) -> dict[str, torch.Tensor]:
     mask = read_tensors(path)
+    shapes = read_metadata(path).get("packed_shapes")
+    if shapes:
+        return _unpack(path, mask, json.loads(shapes))
     bad = [name for name, t in mask.items() if t.dtype != torch.bool]
     if bad:
         raise ArtefactError(f"{path}: {bad[0]} is {mask[bad[0]].dtype}, not a bool mask; "

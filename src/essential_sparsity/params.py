@@ -89,11 +89,12 @@ def resolve(raw: dict, profile: str, source: str = "params.yaml") -> dict:
 
 def _check_across_keys(params: dict, where: str, source: str) -> None:
     """What the schema cannot say: N:M patterns with N <= M, figures drawing pruned methods."""
-    for pattern in params["prune"]["nm_patterns"]:
-        n, m = map(int, pattern.split(":"))
-        if n > m:
-            raise ParamsError(f"{where}: prune.nm_patterns has {pattern!r}: N (weights kept) must "
-                              f"be at most M; fix prune.nm_patterns in {source}")
+    for section in ("prune", "llm"):
+        for pattern in params[section]["nm_patterns"]:
+            n, m = map(int, pattern.split(":"))
+            if n > m:
+                raise ParamsError(f"{where}: {section}.nm_patterns has {pattern!r}: N (weights "
+                                  f"kept) must be at most M; fix {section}.nm_patterns in {source}")
     methods = params["prune"]["methods"]
     drawn = [("figures.fig02.methods", m) for m in params["figures"]["fig02"]["methods"]]
     drawn += [(f"figures.{fig}.method", params["figures"][fig]["method"])

