@@ -82,15 +82,19 @@ def tiny_tokenizer(vocab_file: Path):
     return BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
 
 
-def write_bert_snapshot(cache: Path, staging: Path):
-    """The fixture's google-bert/bert-base-uncased; returns the model that was saved."""
+def write_model_snapshot(cache: Path, staging: Path, repo_id: str, model):
+    """`model` and the fixture's word-piece tokenizer as the hub's `repo_id`; returns the model."""
     staging.mkdir(parents=True)
     (staging / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    model = tiny_bert()
     model.save_pretrained(staging)
     tiny_tokenizer(staging / "vocab.txt").save_pretrained(staging)
-    add_snapshot(cache, BERT_REPO, "model", MODEL_COMMIT, staging)
+    add_snapshot(cache, repo_id, "model", MODEL_COMMIT, staging)
     return model
+
+
+def write_bert_snapshot(cache: Path, staging: Path):
+    """The fixture's google-bert/bert-base-uncased; returns the model that was saved."""
+    return write_model_snapshot(cache, staging, BERT_REPO, tiny_bert())
 
 
 def sentence(i: int, j: int) -> str:
@@ -144,12 +148,5 @@ def tiny_llama(seed: int = 0, vocab_size: int = len(VOCAB)):
 
 
 def write_vicuna_snapshot(cache: Path, staging: Path):
-    """The fixture's lmsys/vicuna-7b-v1.3: a tiny Llama with the fixture's word-piece tokenizer;
-    returns the model that was saved."""
-    staging.mkdir(parents=True)
-    (staging / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    model = tiny_llama()
-    model.save_pretrained(staging)
-    tiny_tokenizer(staging / "vocab.txt").save_pretrained(staging)
-    add_snapshot(cache, VICUNA_REPO, "model", MODEL_COMMIT, staging)
-    return model
+    """The fixture's lmsys/vicuna-7b-v1.3: a tiny Llama; returns the model that was saved."""
+    return write_model_snapshot(cache, staging, VICUNA_REPO, tiny_llama())
