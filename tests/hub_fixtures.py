@@ -75,19 +75,20 @@ def tiny_bert(seed: int = 0):
     return BertForPreTraining(config).eval()
 
 
-def tiny_tokenizer(vocab_file: Path):
+def tiny_tokenizer(vocab_file: Path, **special: str):
     from transformers import BertTokenizerFast
 
     words = Path(vocab_file).read_text().splitlines()
-    return BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True,
+                             **special)
 
 
-def write_model_snapshot(cache: Path, staging: Path, repo_id: str, model):
+def write_model_snapshot(cache: Path, staging: Path, repo_id: str, model, **special: str):
     """`model` and the fixture's word-piece tokenizer as the hub's `repo_id`; returns the model."""
     staging.mkdir(parents=True)
     (staging / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
     model.save_pretrained(staging)
-    tiny_tokenizer(staging / "vocab.txt").save_pretrained(staging)
+    tiny_tokenizer(staging / "vocab.txt", **special).save_pretrained(staging)
     add_snapshot(cache, repo_id, "model", MODEL_COMMIT, staging)
     return model
 
@@ -148,5 +149,31 @@ def tiny_llama(seed: int = 0, vocab_size: int = len(VOCAB)):
 
 
 def write_vicuna_snapshot(cache: Path, staging: Path):
-    """The fixture's lmsys/vicuna-7b-v1.3: a tiny Llama; returns the model that was saved."""
-    return write_model_snapshot(cache, staging, VICUNA_REPO, tiny_llama())
+    """The fixture's lmsys/vicuna-7b-v1.3: a tiny Llama whose tokenizer, like Llama's, has
+    begin- and end-of-text tokens; returns the model that was saved."""
+    return write_model_snapshot(cache, staging, VICUNA_REPO, tiny_llama(), bos_token="[CLS]",
+                                eos_token="[SEP]")
+
+
+MMLU_REPO = "cais/mmlu"
+MMLU_SPLITS = {"test": 2, "validation": 1, "dev": 5}
+
+
+def write_mmlu_snapshot(cache: Path, staging: Path, subjects: list[str]) -> None:
+    """cais/mmlu as the hub stores it: a parquet file per subject and split, and the README's
+    YAML that names each subject's files (what `datasets` reads to find a config)."""
+    card = ["---", "configs:"]
+    for subject in subjects:
+        (staging / subject).mkdir(parents=True)
+        card += [f"- config_name: {subject}", "  data_files:"]
+        for split, rows in MMLU_SPLITS.items():
+            questions = [f"{sentence(i, 2)} {subject} ?" for i in range(rows)]
+            frame = pd.DataFrame({"question": questions, "subject": subject,
+                                  "choices": [[WORDS[(i + k) % len(WORDS)] for k in range(4)]
+                                              for i in range(rows)],
+                                  "answer": [i % 4 for i in range(rows)]})
+            name = f"{subject}/{split}-00000-of-00001.parquet"
+            frame.to_parquet(staging / name, index=False)
+            card += [f"  - split: {split}", f"    path: {name}"]
+    (staging / "README.md").write_text("\n".join([*card, "---", ""]))
+    add_snapshot(cache, MMLU_REPO, "dataset", GLUE_COMMIT, staging)

@@ -8,7 +8,13 @@ import json
 
 import pytest
 import torch
-from hub_fixtures import VICUNA_REPO, tiny_llama, write_vicuna_snapshot
+from hub_fixtures import (
+    MMLU_SPLITS,
+    VICUNA_REPO,
+    tiny_llama,
+    write_mmlu_snapshot,
+    write_vicuna_snapshot,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import use_cache
@@ -197,7 +203,8 @@ def test_zero_shot_table_measures_drops_from_the_dense_run(tmp_path):
                                          ("wanda", "0.5", 45.0, 40.0)]:
         record = {"model": "m", "method": method, "level": level, "sparsity": float(level),
                   "pattern": "", "scope_sparsity": float(level), "perplexity": ppl,
-                  "heldout_loss": 1.0, "accuracy": accuracy, "questions": 100, "chance": 25.0,
+                  "heldout_loss": 1.0, "benchmark": "definitions", "accuracy": accuracy,
+                  "questions": 100, "chance": 25.0,
                   "prune_time_s": 1.0, "wall_time_s": 2.0}
         paths.append(tmp_path / f"{method}.json")
         paths[-1].write_text(json.dumps(record))
@@ -243,3 +250,28 @@ def test_sharded_omp_of_a_saved_checkpoint_matches_in_memory_omp(tmp_path, param
         found = {k.removeprefix("model."): v for k, v in load_sharded_mask(directory).items()}
         assert found.keys() == expected[sparsity].keys()
         assert all(torch.equal(found[k], expected[sparsity][k]) for k in found)
+
+
+def test_mmlu_runs_through_lm_eval_on_a_hub_shaped_fixture(tmp_path, monkeypatch):
+    """The paper profile's benchmark: every subject of lm-evaluation-harness's MMLU, offline,
+    from a cache laid out like the hub's cais/mmlu, scored per category."""
+    cache = tmp_path / "hub"
+    subjects = llm_eval.mmlu_subjects()
+    assert len(subjects) == 57
+    assert set(subjects.values()) == {"stem", "humanities", "social_sciences", "other"}
+    write_mmlu_snapshot(cache, tmp_path / "staging", list(subjects))
+    model = write_vicuna_snapshot(cache, tmp_path / "staging-model")
+    use_cache(monkeypatch, cache)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    _, tokenizer = sources.load_causal_lm(VICUNA_REPO)
+    result = llm_eval.mmlu(model, tokenizer, batch_size=16, num_fewshot=1)
+    assert result["questions"] == 57 * MMLU_SPLITS["test"]
+    assert set(result["categories"]) == set(subjects.values())
+    assert 0 <= result["accuracy"] <= 100
+
+
+def test_mmlu_missing_from_the_cache_names_the_download(tmp_path, monkeypatch):
+    use_cache(monkeypatch, tmp_path / "hub")
+    with pytest.raises(sources.SourceError, match="hf download --repo-type dataset cais/mmlu"):
+        llm_eval.mmlu(tiny_llama(), None, batch_size=1, num_fewshot=0)

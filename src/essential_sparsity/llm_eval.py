@@ -9,11 +9,13 @@ penalised for their length; the best-scoring answer is the model's choice.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 QUESTION = 'The word "{word}" means'
+MMLU_REPO = "cais/mmlu"
 
 
 def token_windows(tokenizer, documents: list[str], sequences: int, tokens: int) -> torch.Tensor:
@@ -102,3 +104,60 @@ def multiple_choice(model: torch.nn.Module, tokenizer, items: list[dict],
         offset += len(item["choices"])
     return {"accuracy": 100.0 * correct / len(items), "questions": len(items),
             "chance": 100.0 / len(items[0]["choices"])}
+
+
+def _mmlu_tasks_dir() -> Path:
+    import lm_eval
+
+    return Path(lm_eval.__file__).parent / "tasks" / "mmlu" / "default"
+
+
+def mmlu_subjects() -> dict[str, str]:
+    """Subject -> category (stem, humanities, social_sciences, other), from lm-evaluation-
+    harness's own task files, so the categories are the harness's."""
+    import yaml
+
+    subjects = {}
+    for path in sorted(_mmlu_tasks_dir().glob("mmlu_*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        subjects[config["dataset_name"]] = config["tag"].removeprefix("mmlu_").removesuffix(
+            "_tasks")
+    return subjects
+
+
+def mmlu(model: torch.nn.Module, tokenizer, batch_size: int, num_fewshot: int) -> dict:
+    """MMLU through lm-evaluation-harness (its prompt, few-shot examples and `acc`), read from
+    the Hugging Face cache. `datasets` will not resolve a hub name offline, so every subject's
+    task is the harness's template with the cached snapshot as its dataset path. Accuracy
+    overall and per category is the mean over questions (the harness's groups weight subjects by
+    size)."""
+    import lm_eval
+    import yaml
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    from lm_eval.models.huggingface import HFLM
+
+    from .sources import SourceError
+
+    try:
+        local = snapshot_download(MMLU_REPO, repo_type="dataset")
+    except LocalEntryNotFoundError as exc:
+        raise SourceError(f"MMLU: {MMLU_REPO} is not in the Hugging Face cache and the hub is "
+                          f"offline; download it on a connected machine (hf download "
+                          f"--repo-type dataset {MMLU_REPO})") from exc
+    template = yaml.safe_load((_mmlu_tasks_dir() / "_default_template_yaml").read_text())
+    subjects = mmlu_subjects()
+    tasks = [{**template, "task": f"mmlu_{subject}", "dataset_path": local,
+              "dataset_name": subject} for subject in subjects]
+    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    results = lm_eval.simple_evaluate(model=harness, tasks=tasks,
+                                      num_fewshot=num_fewshot)["results"]
+    correct: dict[str, float] = {}
+    asked: dict[str, int] = {}
+    for subject, category in subjects.items():
+        row = results[f"mmlu_{subject}"]
+        correct[category] = correct.get(category, 0.0) + row["acc,none"] * row["sample_len"]
+        asked[category] = asked.get(category, 0) + row["sample_len"]
+    return {"accuracy": 100.0 * sum(correct.values()) / sum(asked.values()),
+            "questions": sum(asked.values()), "chance": 25.0,
+            "categories": {c: 100.0 * correct[c] / asked[c] for c in sorted(correct)}}

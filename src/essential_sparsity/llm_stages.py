@@ -98,7 +98,11 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
         model = model.to(torch.bfloat16)
     windows = llm_eval.token_windows(tokenizer, heldout, **settings["perplexity"])
     ppl = llm_eval.perplexity(model, windows, settings["batch_size"])
-    choice = llm_eval.multiple_choice(model, tokenizer, questions, 4 * settings["batch_size"])
+    if settings["benchmark"] == "mmlu":
+        choice = llm_eval.mmlu(model, tokenizer, settings["batch_size"], settings["mmlu_fewshot"])
+    else:
+        choice = llm_eval.multiple_choice(model, tokenizer, questions,
+                                          4 * settings["batch_size"])
     info = {"model": model_name, "method": method, "level": level,
             "target_sparsity": _sparsity_of(level), "scope": settings["scope"],
             "model_type": model.config.model_type, "source": location}
@@ -110,7 +114,9 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
               "scope_sparsity": report["sparsity"], "perplexity": ppl["perplexity"],
               "heldout_loss": ppl["loss"], "heldout_tokens": ppl["tokens"],
               "accuracy": choice["accuracy"], "questions": choice["questions"],
-              "chance": choice["chance"], "prune_time_s": round(prune_seconds, 2),
+              "chance": choice["chance"], "benchmark": settings["benchmark"],
+              **{f"accuracy_{c}": v for c, v in choice.get("categories", {}).items()},
+              "prune_time_s": round(prune_seconds, 2),
               "wall_time_s": round(time.perf_counter() - start, 2), "settings": settings,
               "mask": str(mask_path)}
     write_json(metrics_path, record)
@@ -144,13 +150,17 @@ def prune_sharded(params: dict, checkpoint: str | Path, sparsities: list[float],
 
 
 COLUMNS = ["model", "method", "level", "sparsity", "pattern", "scope_sparsity", "perplexity",
-           "heldout_loss", "accuracy", "questions", "chance", "prune_time_s", "wall_time_s"]
+           "heldout_loss", "benchmark", "accuracy", "questions", "chance", "prune_time_s",
+           "wall_time_s"]
 
 
 def zero_shot_table(metric_files: list[str | Path]) -> pd.DataFrame:
     """One row per run, with each metric's change from the model's dense run: accuracy drop in
-    points (dense minus pruned) and the perplexity ratio (pruned over dense)."""
-    frame = pd.DataFrame([read_json(path) for path in metric_files])[COLUMNS]
+    points (dense minus pruned) and the perplexity ratio (pruned over dense); MMLU runs add
+    their accuracy per category."""
+    frame = pd.DataFrame([read_json(path) for path in metric_files])
+    categories = sorted(c for c in frame.columns if c.startswith("accuracy_"))
+    frame = frame[COLUMNS + categories]
     dense = frame[frame["sparsity"] == 0].set_index("model")
     missing = sorted(set(frame["model"]) - set(dense.index))
     if missing:
