@@ -20,6 +20,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/lth.smk"

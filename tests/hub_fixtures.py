@@ -4,6 +4,8 @@
     <cache>/models--google-bert--bert-base-uncased/blobs/<sha256>    file contents
     <cache>/models--google-bert--bert-base-uncased/snapshots/<hash>/config.json -> ../../blobs/..
     <cache>/datasets--nyu-mll--glue/snapshots/<hash>/rte/train-00000-of-00001.parquet -> ...
+    <cache>/datasets--bookcorpus--bookcorpus/refs/refs/convert/parquet  -> commit hash (a hub ref
+        is stored under refs/ by its full name)
 
 Nothing here is downloaded or committed: a 2-layer BERT with a 60-word vocabulary and a few dozen
 GLUE-shaped rows per split are made from code, so the paper profile's loaders run offline against
@@ -46,8 +48,11 @@ def repo_dir(cache: Path, repo_id: str, repo_type: str = "model") -> Path:
     return Path(cache) / f"{repo_type}s--{repo_id.replace('/', '--')}"
 
 
-def add_snapshot(cache: Path, repo_id: str, repo_type: str, commit: str, files: Path) -> Path:
-    """Move every file under `files` into the cache as a blob linked from snapshots/<commit>."""
+def add_snapshot(cache: Path, repo_id: str, repo_type: str, commit: str, files: Path,
+                 revision: str = "main") -> Path:
+    """Move every file under `files` into the cache as a blob linked from snapshots/<commit>, and
+    record `revision` -> commit as huggingface_hub does: in the file refs/<revision> (so the hub's
+    ref "refs/convert/parquet" is stored as refs/refs/convert/parquet)."""
     repo = repo_dir(cache, repo_id, repo_type)
     snapshot = repo / "snapshots" / commit
     (repo / "blobs").mkdir(parents=True, exist_ok=True)
@@ -57,8 +62,9 @@ def add_snapshot(cache: Path, repo_id: str, repo_type: str, commit: str, files: 
         link = snapshot / source.relative_to(files)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(os.path.relpath(blob, link.parent))
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
+    ref = repo / "refs" / revision
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(commit)
     return snapshot
 
 
@@ -177,3 +183,22 @@ def write_mmlu_snapshot(cache: Path, staging: Path, subjects: list[str]) -> None
             card += [f"  - split: {split}", f"    path: {name}"]
     (staging / "README.md").write_text("\n".join([*card, "---", ""]))
     add_snapshot(cache, MMLU_REPO, "dataset", GLUE_COMMIT, staging)
+
+
+BOOKCORPUS_REPO = "bookcorpus/bookcorpus"
+BOOKCORPUS_REVISION = "refs/convert/parquet"
+BOOKCORPUS_COMMIT = "3c1a1a5a2f1e4b7d8e9f0a1b2c3d4e5f60718293"
+
+
+def write_bookcorpus_snapshot(cache: Path, sentences: list[str]) -> None:
+    """bookcorpus/bookcorpus as the hub's parquet conversion (revision refs/convert/parquet):
+    the sentences, one per row of a `text` column, split across plain_text/train/0000.parquet
+    and 0001.parquet (the first file gets the first half, rounded up)."""
+    staging = Path(cache).parent / "staging-bookcorpus"
+    (staging / "plain_text" / "train").mkdir(parents=True)
+    half = (len(sentences) + 1) // 2
+    for name, part in (("0000", sentences[:half]), ("0001", sentences[half:])):
+        pd.DataFrame({"text": pd.Series(part, dtype="object")}).to_parquet(
+            staging / "plain_text" / "train" / f"{name}.parquet", index=False)
+    add_snapshot(cache, BOOKCORPUS_REPO, "dataset", BOOKCORPUS_COMMIT, staging,
+                 revision=BOOKCORPUS_REVISION)

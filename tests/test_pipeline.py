@@ -18,15 +18,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from essential_sparsity.params import load_params
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig05_nm_patterns",
+           "fig08_pretraining_sparsity", "fig08_pretraining_loss",
            "fig09_lth_vs_omp", "fig10_mask_similarity", "fig11_llm_one_shot")
 TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "fig01_mask",
-                "corpus", "llm", *(name.split("_")[0] for name in FIGURES)}
+                "corpus", "llm", "pretrain", *(name.split("_")[0] for name in FIGURES)}
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +113,28 @@ def test_llm_runs_prune_what_they_say_and_the_dense_model_is_a_language_model(bu
     (dense,) = [row for row in runs if float(row["sparsity"]) == 0]
     assert float(dense["perplexity"]) < 1000
     assert float(dense["accuracy"]) > float(dense["chance"])
+
+
+def test_pretraining_counts_every_checkpoint_and_feeds_the_downstream_stages(built):
+    """Every subset's every checkpoint is counted, from step 0 to the last, each subset is
+    fine-tuned at every downstream level, and the models learnt something."""
+    settings = load_params(built / "params.yaml", "smoke")["pretrain"]
+    steps = [*range(0, settings["steps"], settings["checkpoint_every"]), settings["steps"]]
+    zeros = [row for row in csv_dicts(built / "results/tables/pretrain_zero_weights.csv")
+             if row["component"] == "all"]
+    for fraction in settings["fractions"]:
+        model = f"scratch-{round(100 * fraction)}"
+        mine = [row for row in zeros if row["model"] == model]
+        assert [int(row["step"]) for row in mine] == steps
+        assert (built / "results/pretrain" / model / f"step-{steps[-1]}/config.json").is_file()
+    drops = csv_dicts(built / "results/tables/pretrain_drop_vs_sparsity.csv")
+    assert len(drops) == (len(settings["fractions"]) * len(settings["sparsities"])
+                          * len(load_params(built / "params.yaml", "smoke")["sources"]["tasks"]))
+    losses = csv_dicts(built / "results/tables/pretrain_losses.csv")
+    for model in {row["model"] for row in losses}:
+        curve = [float(row["heldout_loss"]) for row in losses if row["model"] == model]
+        assert curve[-1] < curve[0], model
+    assert not list((built / "results/pretrain").glob("*.partial"))
 
 
 def test_claim_verdicts_follow_from_the_built_tables(built):

@@ -167,10 +167,63 @@ def llm_better_at_highest(tables: dict[str, pd.DataFrame], better: str, than: st
                    f"held-out perplexity, {better} lower at the largest sparsity?")
 
 
+def _near_zero_curves(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    zeros = tables["pretrain_zero_weights"]
+    return zeros[zeros["component"] == "all"].sort_values(["fraction", "step"])
+
+
+def abrupt_sparsification(tables: dict[str, pd.DataFrame], min_ratio: float) -> dict:
+    """In every pre-training run the near-zero weights of the scope grow overall, and over one
+    checkpoint interval at least `min_ratio` times faster than over the median interval: a jump,
+    not a steady drift. (Checkpoint counts are exact: no noise to allow for.)"""
+    ratios, parts = [], []
+    curves = _near_zero_curves(tables).sort_values(["fraction", "step"], ascending=[False, True])
+    for fraction, run in curves.groupby("fraction", sort=False):
+        rate = (run["near_zero"].diff() / run["step"].diff()).iloc[1:]
+        grew = run["near_zero"].iloc[-1] > run["near_zero"].iloc[0]
+        median, steepest = float(rate.median()), float(rate.max())
+        # A flat curve with one jump has median growth 0: the most abrupt of all.
+        ratio = (0.0 if not grew or steepest <= 0
+                 else steepest / median if median > 0 else math.inf)
+        ratios.append(ratio)
+        step = int(run["step"].iloc[1:].to_numpy()[rate.to_numpy().argmax()])
+        parts.append(f"{fraction:.0%}: {int(run['near_zero'].iloc[0])} -> "
+                     f"{int(run['near_zero'].iloc[-1])}, steepest {ratio:.1f}x at step {step}")
+    return _result("; ".join(parts), bool(ratios) and min(ratios) >= min_ratio,
+                   f"near-zero count grows, steepest interval >= {min_ratio:g}x the median?")
+
+
+def more_data_more_sparsity(tables: dict[str, pd.DataFrame]) -> dict:
+    """The largest data fraction ends pre-training with the largest share of near-zero weights,
+    and fine-tunes best: its mean accuracy over every task and sparsity exceeds each other
+    fraction's by more than the noise (binomial standard errors of the points combined)."""
+    curves = _near_zero_curves(tables)
+    last = curves.groupby("fraction")["near_zero_share"].last()
+    drops = tables["pretrain_drop_vs_sparsity"]
+    drops = drops.assign(se=[standard_error(r.value, r.value_std, r.seeds, r.test_examples)
+                             for r in drops.itertuples()])
+    means = drops.groupby("fraction").agg(value=("value", "mean"),
+                                          se=("se", lambda se: math.sqrt((se ** 2).sum())
+                                              / len(se)))
+    top = means.index.max()
+    beats = [(means.loc[top, "value"] - r.value) / math.hypot(means.loc[top, "se"], r.se)
+             for f, r in means.iterrows() if f != top]
+    ours = ("near-zero share at the last step " + ", ".join(f"{f:.0%} {v:.4f}" for f, v in
+                                                            last.sort_index(ascending=False)
+                                                            .items())
+            + "; mean accuracy " + ", ".join(f"{f:.0%} {r.value:.1f}" for f, r in
+                                              means.sort_index(ascending=False).iterrows()))
+    ok = last.idxmax() == top and bool(beats) and min(beats) > NOISE_Z
+    return _result(ours, ok, f"{top:.0%} has the most near-zero weights and beats every other "
+                   f"fraction by more than {NOISE_Z:g} SE?")
+
+
 CHECKS: dict[str, Callable[..., dict]] = {
     "essential_range": essential_range, "sharp_turn": sharp_turn, "mask_cosine": mask_cosine,
     "lth_matches_omp": lth_matches_omp, "nm_within_epsilon": nm_within_epsilon,
-    "llm_free_sparsity": llm_free_sparsity, "llm_better_at_highest": llm_better_at_highest}
+    "llm_free_sparsity": llm_free_sparsity, "llm_better_at_highest": llm_better_at_highest,
+    "abrupt_sparsification": abrupt_sparsification,
+    "more_data_more_sparsity": more_data_more_sparsity}
 
 
 def validate(claims: list[dict]) -> None:

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True)
     p.add_argument("--sparsity", type=float, required=True)
     p.add_argument("--out", required=True, help="mask .safetensors (report .json beside it)")
+    p.add_argument("--location", default=None,
+                   help="the checkpoint directory of a model pre-trained by the pipeline")
 
     p = sub.add_parser("lth", help="one lottery-ticket round: prune a fine-tuned run further")
     p.add_argument("--model", required=True)
@@ -55,6 +57,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True)
     p.add_argument("--metrics", required=True)
     p.add_argument("--checkpoint", default=None)
+    p.add_argument("--location", default=None,
+                   help="the checkpoint directory of a model pre-trained by the pipeline")
+
+    p = sub.add_parser("pretrain-data", help="corpus, WordPiece vocabulary and packed "
+                       "sequences for pre-training from scratch")
+    p.add_argument("--out-dir", required=True)
+
+    p = sub.add_parser("pretrain", help="masked-LM pre-training of one data fraction's BERT")
+    p.add_argument("--model", required=True, help="scratch-<percent of the corpus>")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--out-dir", required=True, help="checkpoints out-dir/step-K")
+
+    p = sub.add_parser("pretrain-tables", help="Figure 8's tables from the pre-training runs")
+    p.add_argument("--runs", nargs="+", required=True, help="the runs' directories")
+    p.add_argument("--finetune", nargs="+", required=True, help="their fine-tuning metrics")
+    for name in ("zero-weights", "onset", "losses", "drop-vs-sparsity"):
+        p.add_argument(f"--{name}", required=True, help="output csv")
 
     p = sub.add_parser("corpus", help="plain text for causal LMs: train, held-out, questions")
     p.add_argument("--out-dir", required=True)
@@ -157,7 +176,8 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "split":
         stages.split_task(params, args.task, args.out_dir)
     elif args.command == "prune":
-        report = stages.prune(params, args.model, args.method, args.sparsity, args.out)
+        report = stages.prune(params, args.model, args.method, args.sparsity, args.out,
+                              args.location)
         print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
               f"({report['sparsity']:.4f})")
     elif args.command == "lth":
@@ -167,9 +187,26 @@ def run(args: argparse.Namespace) -> None:
               f"{report['weights']} ({report['sparsity']:.4f})")
     elif args.command == "finetune":
         record = stages.finetune_run(params, args.model, args.task, args.mask, args.seed,
-                                     args.data_dir, args.metrics, args.checkpoint)
+                                     args.data_dir, args.metrics, args.checkpoint,
+                                     args.location)
         print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
               f"in {record['wall_time_s']:.0f} s")
+    elif args.command == "pretrain-data":
+        from .pretrain_stages import build_data
+        print(json.dumps(build_data(params, args.out_dir)))
+    elif args.command == "pretrain":
+        from .pretrain_stages import pretrain_run
+        summary = pretrain_run(params, args.model, args.data_dir, args.out_dir)
+        last = summary["history"][-1]
+        print(f"{args.out_dir}: {summary['steps']} steps on {summary['sequences']} sequences, "
+              f"held-out MLM loss {summary['history'][0]['heldout_loss']:.3f} -> "
+              f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
+    elif args.command == "pretrain-tables":
+        from .pretrain_stages import pretrain_tables
+        out = {"zero_weights": args.zero_weights, "onset": args.onset, "losses": args.losses,
+               "drop_vs_sparsity": args.drop_vs_sparsity}
+        tables = pretrain_tables(params, args.runs, args.finetune, out)
+        print(tables["onset"].to_string(index=False))
     elif args.command == "corpus":
         from .llm_stages import build_corpus
         print(json.dumps(build_corpus(params, args.out_dir)))

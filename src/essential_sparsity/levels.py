@@ -4,7 +4,8 @@ No torch here, so the Snakefile can import it without slowing every dry run. The
 of one (model, task, seed) are: every grid method at every nonzero grid sparsity, the dense run
 (sparsity 0, under the first grid method, whose mask keeps everything), every N:M pattern at its
 own sparsity, and every LTH round. A causal LM's one-shot runs (`llm_levels`) are every method at
-every sparsity and N:M pattern.
+every sparsity and N:M pattern. The BERTs pre-trained from scratch on data subsets
+(`pretrain_models`) are pruned by the first grid method at `pretrain.sparsities` only.
 """
 
 from __future__ import annotations
@@ -73,3 +74,16 @@ def llm_levels(params: dict) -> list[tuple[str, str]]:
              for s in params["llm"]["sparsities"] if s > 0]
     runs += [(method, level) for method in methods for level in nm_methods(params, "llm")]
     return runs
+
+
+def pretrain_models(params: dict) -> dict[str, float]:
+    """The models pre-trained from scratch, one per data fraction: scratch-100 saw all of the
+    corpus, scratch-60 a random 60% of it."""
+    return {f"scratch-{round(100 * f)}": f for f in params["pretrain"]["fractions"]}
+
+
+def pretrain_levels(params: dict) -> list[tuple[str, str]]:
+    """(method, sparsity) of every fine-tuning run of a pre-trained-from-scratch model: the
+    first grid method (OMP) at each of pretrain.sparsities, sparsity 0 the dense run."""
+    method = params["prune"]["methods"][0]
+    return [(method, format_sparsity(s)) for s in params["pretrain"]["sparsities"]]

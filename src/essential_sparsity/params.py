@@ -88,13 +88,24 @@ def resolve(raw: dict, profile: str, source: str = "params.yaml") -> dict:
 
 
 def _check_across_keys(params: dict, where: str, source: str) -> None:
-    """What the schema cannot say: N:M patterns with N <= M, figures drawing pruned methods."""
+    """What the schema cannot say: N:M patterns with N <= M, figures drawing pruned methods,
+    a pre-trained model's heads dividing its width, data fractions with distinct names."""
     for section in ("prune", "llm"):
         for pattern in params[section]["nm_patterns"]:
             n, m = map(int, pattern.split(":"))
             if n > m:
                 raise ParamsError(f"{where}: {section}.nm_patterns has {pattern!r}: N (weights "
                                   f"kept) must be at most M; fix {section}.nm_patterns in {source}")
+    model = params["pretrain"]["model"]
+    if model["hidden_size"] % model["num_attention_heads"]:
+        raise ParamsError(f"{where}: pretrain.model.hidden_size = {model['hidden_size']} is not a "
+                          f"multiple of num_attention_heads = {model['num_attention_heads']}; "
+                          f"fix pretrain.model in {source}")
+    percents = [round(100 * f) for f in params["pretrain"]["fractions"]]
+    if len(set(percents)) < len(percents):
+        raise ParamsError(f"{where}: pretrain.fractions {params['pretrain']['fractions']} round to "
+                          f"the same whole percent (models are named scratch-<percent>); fix "
+                          f"pretrain.fractions in {source}")
     methods = params["prune"]["methods"]
     drawn = [("figures.fig02.methods", m) for m in params["figures"]["fig02"]["methods"]]
     drawn += [(f"figures.{fig}.method", params["figures"][fig]["method"])
@@ -126,10 +137,14 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
     return chosen
 
 
-def finetune_settings(params: dict, task: str) -> dict[str, Any]:
-    """The fine-tuning settings of one task: the section's values with its per_task overrides."""
+def finetune_settings(params: dict, task: str, model: str | None = None) -> dict[str, Any]:
+    """The fine-tuning settings of one task: the section's values with its per_task overrides,
+    and for a model pre-trained from scratch (scratch-<percent>) pretrain.finetune's on top."""
     section = {k: v for k, v in params["finetune"].items() if k != "per_task"}
-    return {**section, **params["finetune"]["per_task"].get(task, {})}
+    settings = {**section, **params["finetune"]["per_task"].get(task, {})}
+    if model is not None and model.startswith("scratch-"):
+        settings.update(params["pretrain"]["finetune"])
+    return settings
 
 
 def format_sparsity(sparsity: float) -> str:

@@ -105,12 +105,16 @@ def page(figures: list[dict], essential: pd.DataFrame, claims: pd.DataFrame,
              _table(essential, ["model", "task", "method", "essential_sparsity", "dense_value",
                                 "value_at_essential", "next_sparsity", "drop_at_next"]),
              "<h2>Figures</h2>"]
+    drawn: set[int] = set()
     for figure in figures:
         number = paper_figure(figure["name"])
+        whose = (f"the paper's Figure {number}" if number not in drawn
+                 else f"an extra figure beside the paper's Figure {number}")
+        drawn.add(number)
         parts.append(
             f"<figure id='{html.escape(figure['name'])}'>"
             f"<img src='{html.escape(figure['png'])}' alt='Figure {number}'>"
-            f"<figcaption><b>Figure {number}</b> (the paper's Figure {number}). "
+            f"<figcaption><b>Figure {number}</b> ({whose}). "
             f"{html.escape(figure['caption'])} "
             f"<a href='{html.escape(figure['notebook'])}'>The notebook that drew it.</a>"
             "</figcaption></figure>")

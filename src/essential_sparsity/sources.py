@@ -83,30 +83,42 @@ def model_location(name: str) -> str:
     return str(path)
 
 
-def _from_pretrained(loader, name: str, **kwargs):
+def _from_pretrained(loader, name: str, location: str | None, **kwargs):
+    """`location`, when given, is a model the pipeline pre-trained itself (a local directory);
+    otherwise the registered model `name` is read from its package or the hub."""
+    where = location or model_location(name)
+    if location and not (Path(location) / "config.json").is_file():
+        raise SourceError(f"model {name}: {location} has no config.json; build it with "
+                          f"snakemake {Path(location).parent}")
     try:
-        return loader.from_pretrained(model_location(name), **kwargs)
+        return loader.from_pretrained(where, **kwargs)
     except OSError as exc:
         reason = " ".join(str(exc).split())  # one line: transformers' messages span several
-        raise SourceError(f"model {name}: cannot load {model_location(name)} ({reason}); for hub "
-                          f"models fill the Hugging Face cache first (hf download "
-                          f"{model_location(name)}) or unset HF_HUB_OFFLINE") from exc
+        raise SourceError(f"model {name}: cannot load {where} ({reason}); for hub models fill "
+                          f"the Hugging Face cache first (hf download {where}) or unset "
+                          f"HF_HUB_OFFLINE") from exc
 
 
-def load_tokenizer(name: str):
+def load_tokenizer(name: str, location: str | None = None):
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, name)
+    return _from_pretrained(AutoTokenizer, name, location)
 
 
-def load_encoder(name: str):
+def load_encoder(name: str, location: str | None = None):
     """The pre-trained encoder alone: what masks are computed on."""
     from transformers import AutoModel
+    from transformers.utils import logging
 
-    return _from_pretrained(AutoModel, name)
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # an MLM checkpoint has no pooler, which is never pruned
+    try:
+        return _from_pretrained(AutoModel, name, location)
+    finally:
+        logging.set_verbosity(verbosity)
 
 
-def load_classifier(name: str, num_labels: int, seed: int):
+def load_classifier(name: str, num_labels: int, seed: int, location: str | None = None):
     """The pre-trained encoder with a new classification head, initialised from `seed`."""
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -116,7 +128,8 @@ def load_classifier(name: str, num_labels: int, seed: int):
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()  # "newly initialized head" is the point, not a warning
     try:
-        return _from_pretrained(AutoModelForSequenceClassification, name, num_labels=num_labels)
+        return _from_pretrained(AutoModelForSequenceClassification, name, location,
+                                num_labels=num_labels)
     finally:
         logging.set_verbosity(verbosity)
 

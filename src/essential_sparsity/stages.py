@@ -34,10 +34,12 @@ def split_task(params: dict, task: str, out_dir: str | Path) -> None:
     data.write_splits(out_dir, frames, source.label_names, info)
 
 
-def prune(params: dict, model: str, method: str, sparsity: float, out_path: str | Path) -> dict:
+def prune(params: dict, model: str, method: str, sparsity: float, out_path: str | Path,
+          location: str | None = None) -> dict:
     """Compute one mask on the pre-trained weights (a grid method at `sparsity`, or an N:M
-    pattern, whose sparsity is 1 - N/M) and save it with its sparsity report."""
-    encoder = sources.load_encoder(model)
+    pattern, whose sparsity is 1 - N/M) and save it with its sparsity report. `location` is the
+    checkpoint of a model the pipeline pre-trained itself."""
+    encoder = sources.load_encoder(model, location)
     weights = scope_weights(encoder, params["prune"]["scope"])
     nm = levels.parse_nm(method)
     if nm:
@@ -53,7 +55,7 @@ def prune(params: dict, model: str, method: str, sparsity: float, out_path: str 
         (mask,) = masks.grid_masks(weights, [sparsity], method, seed).values()
     info = {"model": model, "method": method, "target_sparsity": sparsity,
             "scope": params["prune"]["scope"], "model_type": encoder.config.model_type,
-            "source": sources.model_location(model)}
+            "source": location or sources.model_location(model)}
     if method == "random":
         info["seed"] = params["prune"]["random_seed"]
     masks.save_mask(out_path, mask, info)
@@ -95,17 +97,18 @@ def _state_tensor(state: dict[str, torch.Tensor], name: str, path: str | Path) -
 
 def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, seed: int,
                  data_dir: str | Path, metrics_path: str | Path,
-                 checkpoint_path: str | Path | None = None) -> dict:
-    """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint)."""
-    settings = finetune_settings(params, task)
+                 checkpoint_path: str | Path | None = None, location: str | None = None) -> dict:
+    """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint).
+    `location` is the checkpoint of a model the pipeline pre-trained itself."""
+    settings = finetune_settings(params, task, model)
     torch.use_deterministic_algorithms(True)
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
     labels = data.label_names(data_dir)
-    tokenizer = sources.load_tokenizer(model)
+    tokenizer = sources.load_tokenizer(model, location)
     splits = {s: finetune.encode(tokenizer, data.read_split(data_dir, s), settings["max_length"])
               for s in data.SPLITS}
-    net = sources.load_classifier(model, len(labels), seed)
+    net = sources.load_classifier(model, len(labels), seed, location)
     start = time.perf_counter()
     history = finetune.train(net, splits["train"], mask, settings, seed,
                              desc=f"{task} s={info['target_sparsity']:g} seed={seed}")

@@ -4,7 +4,14 @@ import os
 import sys
 from pathlib import Path
 
-from essential_sparsity.levels import LTH, finetune_levels, llm_levels, lth_levels
+from essential_sparsity.levels import (
+    LTH,
+    finetune_levels,
+    llm_levels,
+    lth_levels,
+    pretrain_levels,
+    pretrain_models,
+)
 from essential_sparsity.sources import CAUSAL_LMS
 from essential_sparsity.params import ParamsError, finetune_settings, format_sparsity, load_params
 
@@ -58,6 +65,10 @@ LLM_LEVELS = llm_levels(config)  # (method, sparsity or nm-N-M) of every causal-
 CORPUS = "results/corpus"
 LLM_DENSE = "results/llm/{model}/dense"  # a packaged GGUF model, dequantized once
 LLM_RUN = "results/llm/{model}/{method}/{level}"
+SCRATCH = pretrain_models(config)  # model -> data fraction, BERTs pre-trained from scratch here
+SCRATCH_LEVELS = pretrain_levels(config)  # (method, sparsity) of their fine-tuning runs
+PRETRAIN_DATA = "results/pretrain/data"
+PRETRAIN_RUN = "results/pretrain/{model}"
 
 
 def code(*modules):
@@ -78,6 +89,24 @@ def run_metrics(models=MODELS, tasks=TASKS, levels=RUN_LEVELS):
     """metrics.json of every fine-tuning run: each (method, sparsity) level, task, model, seed."""
     return [RUN_METRICS.format(model=model, task=task, method=method, sparsity=sparsity, seed=seed)
             for model in models for task in tasks for method, sparsity in levels for seed in SEEDS]
+
+
+def scratch_metrics():
+    """metrics.json of the fine-tuning runs of every model pre-trained from scratch."""
+    return run_metrics(models=list(SCRATCH), levels=SCRATCH_LEVELS)
+
+
+def model_input(wildcards):
+    """The pre-training run a model comes from; packaged and hub models need none."""
+    return [PRETRAIN_RUN.format(model=wildcards.model)] if wildcards.model in SCRATCH else []
+
+
+def model_location(wildcards):
+    """--location of a model pre-trained here: its last checkpoint."""
+    if wildcards.model not in SCRATCH:
+        return ""
+    run = PRETRAIN_RUN.format(model=wildcards.model)
+    return f"--location {run}/step-{config['pretrain']['steps']}"
 
 
 def llm_metrics(models=LLM_MODELS, levels=LLM_LEVELS):
@@ -134,8 +163,14 @@ def drawn(fig):
     the report page uses."""
     outputs = figure_outputs(NAMES[fig])
     outputs["png"] = report(outputs["png"], caption=os.path.abspath(caption(fig)),
-                            category="Figures", labels={"figure": f"Figure {int(fig[3:])}"})
+                            category="Figures", labels={"figure": figure_label(fig)})
     return outputs
+
+
+def figure_label(fig):
+    """fig08 is Figure 8; fig08_loss, an extra figure beside it, Figure 8 (loss)."""
+    number, _, extra = fig.removeprefix("fig").partition("_")
+    return f"Figure {int(number)}" + (f" ({extra})" if extra else "")
 
 
 def caption(fig):

@@ -55,7 +55,8 @@ rule claims:
         claims=repo_path("workflow", "claims.yaml"),
         tables=[rules.tabulate.output.runs, rules.tabulate.output.drops,
                 rules.tabulate.output.essential, rules.tabulate.output.nm,
-                rules.mask_similarity.output[0], rules.llm_table.output[0]],
+                rules.mask_similarity.output[0], rules.llm_table.output[0],
+                rules.pretrain_tables.output.zero_weights, rules.pretrain_tables.output.drops],
         code=code("claims"),
     params:
         cli=CLI,
@@ -93,6 +94,7 @@ rule tables:
     input:
         rules.tabulate.output,
         rules.llm_table.output,
+        rules.pretrain_tables.output,
         rules.mask_similarity.output,
         rules.claims.output,
         expand(rules.mask_table.output, **FIG01),

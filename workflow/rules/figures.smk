@@ -6,6 +6,8 @@ NAMES = {
     "fig01": "fig01_pruned_weights",
     "fig02": "fig02_drop_vs_sparsity",
     "fig05": "fig05_nm_patterns",
+    "fig08": "fig08_pretraining_sparsity",
+    "fig08_loss": "fig08_pretraining_loss",
     "fig09": "fig09_lth_vs_omp",
     "fig10": "fig10_mask_similarity",
     "fig11": "fig11_llm_one_shot",
@@ -78,6 +80,49 @@ rule draw_fig05:
         "results/benchmarks/draw_fig05/fig05.tsv"
     shell:
         render(inputs=["table"], params=["epsilon"])
+
+
+rule draw_fig08:
+    output:
+        **drawn("fig08"),
+    input:
+        notebook=notebook("fig08"),
+        zero_weights=rules.pretrain_tables.output.zero_weights,
+        onset=rules.pretrain_tables.output.onset,
+        drops=rules.pretrain_tables.output.drops,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        epsilon=json.dumps(config["evaluate"]["epsilon"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig08.log",
+    benchmark:
+        "results/benchmarks/draw_fig08/fig08.tsv"
+    shell:
+        render(inputs=["zero_weights", "onset", "drops"], params=["epsilon"])
+
+
+rule draw_fig08_loss:
+    output:
+        **drawn("fig08_loss"),
+    input:
+        notebook=notebook("fig08_loss"),
+        losses=rules.pretrain_tables.output.losses,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+    conda:
+        ENV
+    log:
+        "logs/figures/fig08_loss.log",
+    benchmark:
+        "results/benchmarks/draw_fig08_loss/fig08_loss.tsv"
+    shell:
+        render(inputs=["losses"])
 
 
 rule draw_fig09:
@@ -157,6 +202,12 @@ rule fig02:
 rule fig05:
     input:
         FIGURES["fig05"],
+
+
+rule fig08:
+    input:
+        FIGURES["fig08"],
+        FIGURES["fig08_loss"],
 
 
 rule fig09:

@@ -1,7 +1,8 @@
 # Sparse fine-tuning: each task fine-tunes the pre-trained model under each mask (grid, N:M or an
 # LTH round), with the same settings at every sparsity; pruned weights stay exactly zero through
 # every optimizer step. LTH rounds prune the checkpoint further, so it is kept until they ran even
-# when finetune.save_checkpoint is false.
+# when finetune.save_checkpoint is false. Models pre-trained from scratch here fine-tune the same
+# way, with pretrain.finetune's overrides of the settings.
 
 CHECKPOINT = f"{RUN}/model.safetensors"
 
@@ -13,10 +14,12 @@ rule finetune_run:
     input:
         data=rules.split_task.output,
         mask=run_mask,
+        model=model_input,
         code=code("sources", "finetune", "masks", "stages"),
     params:
         cli=CLI,
-        settings=lambda wildcards: finetune_settings(config, wildcards.task),
+        location=model_location,
+        settings=lambda wildcards: finetune_settings(config, wildcards.task, wildcards.model),
     threads: config["finetune"]["threads"]
     conda:
         ENV
@@ -28,9 +31,10 @@ rule finetune_run:
         "{params.cli} --threads {threads} finetune --model {wildcards.model}"
         " --task {wildcards.task} --mask {input.mask} --seed {wildcards.seed}"
         " --data-dir results/data/{wildcards.task} --metrics {output.metrics}"
-        " --checkpoint {output.checkpoint} > {log} 2>&1"
+        " --checkpoint {output.checkpoint} {params.location} > {log} 2>&1"
 
 
 rule finetune:
     input:
         run_metrics(),
+        scratch_metrics(),

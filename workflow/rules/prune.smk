@@ -2,7 +2,8 @@
 # smallest-magnitude weights of the scope (attention Q, K, V, output and FFN in, out), globally or
 # per matrix; the random control removes as many drawn uniformly; an N:M pattern keeps the N
 # largest of every M consecutive weights of a row. One mask per (model, method, sparsity), shared by
-# every task; masks of one model and grid method are nested across sparsities.
+# every task; masks of one model and grid method are nested across sparsities. Models pre-trained
+# from scratch here (Figure 8) are pruned from their last checkpoint the same way.
 
 
 rule prune:
@@ -10,9 +11,11 @@ rule prune:
         mask=MASK,
         report=MASK_REPORT,
     input:
-        code("sources", "scope", "masks", "levels"),
+        model=model_input,
+        code=code("sources", "scope", "masks", "levels"),
     params:
         cli=CLI,
+        location=model_location,
         scope=config["prune"]["scope"],
         random_seed=config["prune"]["random_seed"],
     conda:
@@ -23,10 +26,12 @@ rule prune:
         "results/benchmarks/prune/{model}/{method}/{sparsity}.tsv"
     shell:
         "{params.cli} prune --model {wildcards.model} --method {wildcards.method}"
-        " --sparsity {wildcards.sparsity} --out {output.mask} > {log} 2>&1"
+        " --sparsity {wildcards.sparsity} --out {output.mask} {params.location} > {log} 2>&1"
 
 
 rule masks:
     input:
         [MASK.format(model=model, method=method, sparsity=sparsity)
          for model in MODELS for method, sparsity in RUN_LEVELS if method != LTH],
+        [MASK.format(model=model, method=method, sparsity=sparsity)
+         for model in SCRATCH for method, sparsity in SCRATCH_LEVELS],

@@ -1,0 +1,82 @@
+# Pre-training dynamics (Section 5, Figure 8). A BERT built from a config is pre-trained from
+# scratch by masked-language modelling on nested random subsets of one corpus (pretrain.fractions
+# of its packed sequences), with identical settings, seed and number of steps, checkpointing every
+# pretrain.checkpoint_every steps. The zero and near-zero weights of every checkpoint trace the
+# emergence of sparsity; each subset's last checkpoint is then pruned and fine-tuned like any
+# pre-trained model (rules prune and finetune_run), and the tables put the three together.
+
+
+rule pretrain_data:
+    output:
+        directory(PRETRAIN_DATA),
+    input:
+        code("sources", "corpus", "pretrain", "pretrain_stages"),
+    params:
+        cli=CLI,
+        settings={k: v for k, v in config["pretrain"].items()
+                  if k in ("corpus", "min_chars", "heldout_fraction", "seed", "vocab_size",
+                           "max_length", "sequences", "heldout_sequences")},
+    conda:
+        ENV
+    log:
+        "logs/pretrain/data.log",
+    benchmark:
+        "results/benchmarks/pretrain_data/data.tsv"
+    shell:
+        "{params.cli} pretrain-data --out-dir {output} > {log} 2>&1"
+
+
+rule pretrain_run:
+    output:
+        directory(PRETRAIN_RUN),
+    input:
+        data=rules.pretrain_data.output,
+        code=code("finetune", "pretrain", "pretrain_stages"),
+    params:
+        cli=CLI,
+        fraction=lambda wildcards: SCRATCH[wildcards.model],
+        settings={k: v for k, v in config["pretrain"].items()
+                  if k not in ("fractions", "sparsities", "finetune", "near_zero", "threads")},
+    wildcard_constraints:
+        model=r"scratch-\d+",
+    threads: config["pretrain"]["threads"]
+    conda:
+        ENV
+    log:
+        "logs/pretrain/{model}.log",
+    benchmark:
+        "results/benchmarks/pretrain_run/{model}.tsv"
+    shell:
+        "{params.cli} --threads {threads} pretrain --model {wildcards.model}"
+        " --data-dir {input.data} --out-dir {output} > {log} 2>&1"
+
+
+rule pretrain_tables:
+    output:
+        zero_weights=f"{TABLES}/pretrain_zero_weights.csv",
+        onset=f"{TABLES}/pretrain_onset.csv",
+        losses=f"{TABLES}/pretrain_losses.csv",
+        drops=f"{TABLES}/pretrain_drop_vs_sparsity.csv",
+    input:
+        runs=expand(PRETRAIN_RUN, model=SCRATCH),
+        finetune=scratch_metrics(),
+        code=code("evaluate", "pretrain_stages", "scope"),
+    params:
+        cli=CLI,
+        near_zero=config["pretrain"]["near_zero"],
+        scope=config["prune"]["scope"],
+    conda:
+        ENV
+    log:
+        "logs/pretrain_tables.log",
+    benchmark:
+        "results/benchmarks/pretrain_tables/pretrain_tables.tsv"
+    shell:
+        "{params.cli} pretrain-tables --runs {input.runs} --finetune {input.finetune}"
+        " --zero-weights {output.zero_weights} --onset {output.onset} --losses {output.losses}"
+        " --drop-vs-sparsity {output.drops} > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        expand(PRETRAIN_RUN, model=SCRATCH),
