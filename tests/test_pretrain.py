@@ -197,7 +197,7 @@ def zero_table(curves: dict[float, list[int]], every: int = 10) -> pd.DataFrame:
 def test_onset_is_the_steepest_interval_and_the_claim_reads_it():
     jump = {1.0: [10, 11, 12, 60, 62, 63], 0.6: [10, 10, 11, 11, 40, 41]}
     onset = pretrain_stages.onset_table(zero_table(jump)).set_index("fraction")
-    assert onset.loc[1.0, "onset_step"] == 30 and onset.loc[1.0, "onset_from_step"] == 20
+    assert onset.loc[1.0, "onset_step"] == 30 and onset.loc[1.0, "steepest_from_step"] == 20
     assert onset.loc[0.6, "onset_step"] == 40
     assert onset.loc[1.0, "steepest_growth_per_step"] == pytest.approx(4.8)
     verdict = claims.abrupt_sparsification({"pretrain_zero_weights": zero_table(jump)}, 3.0)
@@ -205,7 +205,9 @@ def test_onset_is_the_steepest_interval_and_the_claim_reads_it():
     drift = {1.0: [10, 20, 30, 40, 50, 60], 0.6: [10, 11, 12, 60, 62, 63]}
     verdict = claims.abrupt_sparsification({"pretrain_zero_weights": zero_table(drift)}, 3.0)
     assert verdict["verdict"] == claims.NOT_REPRODUCED
-    falling = {1.0: [60, 50, 40, 40, 12, 10]}
+    falling = {1.0: [60, 50, 40, 42, 12, 10]}
+    onset = pretrain_stages.onset_table(zero_table(falling)).set_index("fraction")
+    assert pd.isna(onset.loc[1.0, "onset_step"]) and onset.loc[1.0, "steepest_to_step"] == 30
     verdict = claims.abrupt_sparsification({"pretrain_zero_weights": zero_table(falling)}, 3.0)
     assert verdict["verdict"] == claims.NOT_REPRODUCED
 

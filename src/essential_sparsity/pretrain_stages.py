@@ -151,7 +151,8 @@ def zero_weight_table(params: dict, run_dirs: list[str | Path]) -> pd.DataFrame:
 def onset_table(zeros: pd.DataFrame) -> pd.DataFrame:
     """Per run, the onset of abrupt sparsification: the checkpoint interval over which the
     near-zero count of the whole scope grows fastest, against the median interval's growth per
-    step (the ratio is left empty when that median is not positive)."""
+    step. A run whose count does not grow overall has no onset (its steepest interval is still
+    reported), and the ratio is left empty when the median is not positive."""
     rows = []
     for (model, fraction), run in zeros[zeros["component"] == "all"].groupby(["model",
                                                                               "fraction"]):
@@ -159,13 +160,15 @@ def onset_table(zeros: pd.DataFrame) -> pd.DataFrame:
         rate = run["near_zero"].diff() / run["step"].diff()
         steepest = rate.idxmax()
         median = float(rate.iloc[1:].median())
+        grew = run["near_zero"].iloc[-1] > run["near_zero"].iloc[0] and rate.loc[steepest] > 0
         rows.append({"model": model, "fraction": fraction,
-                     "onset_step": int(run.loc[steepest, "step"]),
-                     "onset_from_step": int(run["step"].shift().loc[steepest]),
+                     "onset_step": int(run.loc[steepest, "step"]) if grew else None,
+                     "steepest_from_step": int(run["step"].shift().loc[steepest]),
+                     "steepest_to_step": int(run.loc[steepest, "step"]),
                      "steepest_growth_per_step": float(rate.loc[steepest]),
                      "median_growth_per_step": median,
                      "steepest_over_median": float(rate.loc[steepest]) / median
-                     if median > 0 else None,  # undefined when the count does not grow
+                     if median > 0 else None,
                      "near_zero_first": int(run["near_zero"].iloc[0]),
                      "near_zero_last": int(run["near_zero"].iloc[-1]),
                      "near_zero_share_last": float(run["near_zero_share"].iloc[-1]),
