@@ -129,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("audit", help="check every artefact against what it claims: mask "
+                       "sparsity, nesting and N:M, zeros kept by fine-tuning, tables vs metrics")
+    p.add_argument("--root", default=".", help="the project directory holding results/")
+
     p = sub.add_parser("render", help="execute a figure notebook with papermill")
     p.add_argument("--notebook", required=True)
     p.add_argument("--html", required=True, help="executed notebook as HTML")
@@ -156,7 +160,8 @@ def _json_or_text(value: str):
         return value
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int:
+    """Run one subcommand; its exit status (0 unless the subcommand says otherwise)."""
     from . import stages
 
     params = load_params(args.params, args.profile)
@@ -245,20 +250,27 @@ def run(args: argparse.Namespace) -> None:
         print(f"the report: {args.out}")
     elif args.command == "mask-table":
         stages.mask_table(args.report, args.out)
+    elif args.command == "audit":
+        from .audit import audit
+        problems = audit(args.root)
+        for line in problems:
+            print(line)
+        print(f"audit: {len(problems)} violations under {args.root}/results", file=sys.stderr)
+        return 1 if problems else 0
     elif args.command == "render":
         from .render import render_notebook
         extra = {k: _json_or_text(v) for k, v in _pairs(args.param).items()}
         render_notebook(args.notebook, args.html, _pairs(args.out), extra)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        run(args)
+        return run(args)
     except EXPECTED as exc:
         print(f"essential-sparsity {args.command}: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

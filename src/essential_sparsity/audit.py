@@ -1,0 +1,179 @@
+"""`essential-sparsity audit`: every artefact checked against what it claims, by someone who did
+not run the pipeline.
+
+A mask claims a sparsity (its JSON report and target), nesting inside the masks of lower sparsity
+of the same model and method (OMP and random grids, LTH rounds) and, for N:M methods, N kept in
+every M. A fine-tuned checkpoint claims that the weights its mask removed are still exactly zero.
+The fine-tuning table claims to hold each run's metrics.json. Each broken claim is one line naming
+the file; an unreadable artefact is one too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .evaluate import RUN_COLUMNS
+from .io import ArtefactError, read_json, read_tensors
+from .levels import parse_nm
+from .masks import load_mask, n_pruned
+
+EXACT_METHODS = ("omp-global", "random", "lth")  # round(s x N) weights over the whole scope
+MASKS = ("results/masks/*/*/*.safetensors", "results/lth/*/*/round-*.safetensors",
+         "results/llm/*/*/*/mask.safetensors")
+
+
+def _read_mask(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    return load_mask(path), read_json(path.with_suffix(".json"))
+
+
+def mask_problems(path: Path, mask: dict[str, torch.Tensor], report: dict) -> list[str]:
+    """The mask's counts against its report, its sparsity against its target, and its N:M
+    pattern."""
+    problems = []
+    weights = sum(keep.numel() for keep in mask.values())
+    pruned = sum(int((~keep).sum()) for keep in mask.values())
+    if (weights, pruned) != (report.get("weights"), report.get("pruned")):
+        problems.append(f"{path}: prunes {pruned} of {weights} weights, its report says "
+                        f"{report.get('pruned')} of {report.get('weights')}")
+    target = float(report.get("target_sparsity", -1))
+    if report.get("method") in EXACT_METHODS:
+        if pruned != n_pruned(target, weights):
+            problems.append(f"{path}: prunes {pruned} weights, not round({target:g} x {weights})"
+                            f" = {n_pruned(target, weights)}")
+    elif abs(pruned / weights - target) > 1e-3:
+        problems.append(f"{path}: sparsity {pruned / weights:.4f}, not its target {target:g}")
+    nm = parse_nm(report.get("level") or report.get("method", ""))
+    if nm:
+        problems += [f"{path}: {name} does not keep {nm[0]} of every {nm[1]} weights of a row"
+                     for name, keep in mask.items() if not _keeps_n_of_m(keep, *nm)]
+    return problems
+
+
+def _keeps_n_of_m(keep: torch.Tensor, n: int, m: int) -> bool:
+    if keep.shape[-1] % m:
+        return False
+    return bool(torch.all(keep.reshape(-1, m).sum(-1) == n))
+
+
+def _not_nested(inner: dict[str, torch.Tensor], outer: dict[str, torch.Tensor]) -> int:
+    """Weights kept by the sparser mask that the denser one removed (0 when nested)."""
+    if inner.keys() != outer.keys():
+        return -1
+    return sum(int((inner[name] & ~outer[name]).sum()) for name in inner)
+
+
+def nesting_problems(chain: list[tuple[float, Path, dict[str, torch.Tensor]]]) -> list[str]:
+    """Each mask of a chain (sorted by sparsity) lies inside the one before it."""
+    problems = []
+    for (_, outer_path, outer), (_, inner_path, inner) in itertools.pairwise(chain):
+        leaks = _not_nested(inner, outer)
+        if leaks:
+            what = "masks other matrices" if leaks < 0 else f"keeps {leaks} weights"
+            problems.append(f"{inner_path}: {what} that {outer_path} removed; masks of one model "
+                            f"and method must be nested")
+    return problems
+
+
+def _masks(root: Path) -> list[str]:
+    problems: list[str] = []
+    chains: dict[tuple, list] = defaultdict(list)
+    for pattern in MASKS:
+        for path in sorted(root.glob(pattern)):
+            try:
+                mask, report = _read_mask(path)
+            except ArtefactError as exc:
+                problems.append(str(exc))
+                continue
+            problems += mask_problems(path, mask, report)
+            method, where = report.get("method", ""), path.relative_to(root).parts[1]
+            if where == "lth":
+                key = ("lth", report.get("model"), report.get("task"))
+            elif where == "masks" and not parse_nm(method):
+                key = ("grid", report.get("model"), method)
+            else:
+                continue
+            chains[key].append((float(report.get("target_sparsity", 0)), path, mask))
+    for chain in chains.values():
+        problems += nesting_problems(sorted(chain, key=lambda item: item[0]))
+    return problems
+
+
+def checkpoint_problems(checkpoint: Path, mask_path: Path) -> list[str]:
+    """The weights the run's mask removed are exactly zero in its saved checkpoint."""
+    try:
+        state = read_tensors(checkpoint)
+        mask = load_mask(mask_path)
+    except ArtefactError as exc:
+        return [str(exc)]
+    problems = []
+    for name, keep in mask.items():
+        found = [key for key in state if key == name or key.endswith("." + name)]
+        if len(found) != 1:
+            problems.append(f"{checkpoint}: no single tensor for {name} of its mask {mask_path}")
+            continue
+        leaked = int((state[found[0]][~keep] != 0).sum())
+        if leaked:
+            problems.append(f"{checkpoint}: {leaked} weights of {name} that {mask_path} removed "
+                            f"are not zero")
+    return problems
+
+
+def _checkpoints(root: Path) -> list[str]:
+    problems = []
+    for checkpoint in sorted(root.glob("results/finetune/**/model.safetensors")):
+        try:
+            record = read_json(checkpoint.with_name("metrics.json"))
+        except ArtefactError as exc:
+            problems.append(str(exc))
+            continue
+        problems += checkpoint_problems(checkpoint, root / record["mask"])
+    return problems
+
+
+def table_problems(table_path: Path, metric_files: list[Path]) -> list[str]:
+    """finetune_runs.csv holds exactly the runs' metrics.json values (to its 6 digits)."""
+    try:
+        table = pd.read_csv(table_path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        return [f"{table_path}: not a readable table ({exc})"]
+    keys = ["model", "task", "method", "sparsity", "seed"]
+    runs = {}
+    problems = []
+    for path in metric_files:
+        try:
+            record = read_json(path)
+        except ArtefactError as exc:
+            problems.append(str(exc))
+            continue
+        runs[tuple(record[k] for k in keys)] = (path, record)
+    for row in table.to_dict("records"):
+        key = tuple(row[k] for k in keys)
+        if key not in runs:
+            problems.append(f"{table_path}: row {key} has no metrics.json under results/finetune")
+            continue
+        path, record = runs.pop(key)
+        for column in RUN_COLUMNS[5:]:
+            ours, theirs = row[column], record[column]
+            if isinstance(theirs, float | int) and not math.isclose(ours, theirs, rel_tol=1e-5):
+                problems.append(f"{table_path}: {column} of {key} is {ours}, {path} says "
+                                f"{theirs}")
+    models = set(table["model"])
+    problems += [f"{table_path}: lacks the run {path}" for key, (path, _) in runs.items()
+                 if key[0] in models]
+    return problems
+
+
+def audit(root: str | Path) -> list[str]:
+    """Every violation under root's results/, one line each; empty when everything holds."""
+    root = Path(root)
+    problems = _masks(root) + _checkpoints(root)
+    table = root / "results" / "tables" / "finetune_runs.csv"
+    if table.is_file():
+        problems += table_problems(table, sorted(root.glob("results/finetune/**/metrics.json")))
+    return problems

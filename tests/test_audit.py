@@ -1,0 +1,143 @@
+"""The audit: clean artefacts pass, and each corruption a reviewer could meet is caught, one line
+naming the file (a flipped mask bit, a broken nesting or N:M pattern, a weight that came back, an
+edited metric, a truncated checkpoint)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from essential_sparsity import evaluate, masks
+from essential_sparsity.audit import audit
+from essential_sparsity.cli import main
+from essential_sparsity.io import write_json, write_tensors
+from essential_sparsity.scope import scope_weights
+from essential_sparsity.stages import write_csv
+
+SPARSITIES = [0.0, 0.5, 0.7]
+
+
+def mask_path(root: Path, method: str, sparsity: float) -> Path:
+    return root / "results" / "masks" / "tiny" / method / f"{sparsity:g}.safetensors"
+
+
+@pytest.fixture
+def built(tmp_path, tiny_bert) -> Path:
+    """A results/ tree as the pipeline writes it: OMP masks, a 2:4 mask, a fine-tuned checkpoint
+    under the 0.5 mask with its metrics, and the runs table."""
+    weights = {k: v.detach() for k, v in scope_weights(tiny_bert, ["query", "ffn_in"]).items()}
+    info = {"model": "tiny", "model_type": "bert", "scope": ["query", "ffn_in"]}
+    for sparsity, mask in masks.grid_masks(weights, SPARSITIES, "omp-global").items():
+        masks.save_mask(mask_path(tmp_path, "omp-global", sparsity), mask,
+                        {**info, "method": "omp-global", "target_sparsity": sparsity})
+    masks.save_mask(mask_path(tmp_path, "nm-2-4", 0.5), masks.nm_mask(weights, 2, 4),
+                    {**info, "method": "nm-2-4", "target_sparsity": 0.5})
+    mask = masks.load_mask(mask_path(tmp_path, "omp-global", 0.5))
+    masks.apply_mask(scope_weights(tiny_bert, ["query", "ffn_in"]), mask)
+    run = tmp_path / "results" / "finetune" / "tiny" / "task" / "omp-global" / "0.5" / "seed-0"
+    write_tensors(run / "model.safetensors",
+                  {k: v.detach().clone() for k, v in tiny_bert.state_dict().items()})
+    record = {"model": "tiny", "task": "task", "method": "omp-global", "sparsity": 0.5,
+              "seed": 0, "metric": "accuracy", "value": 71.25, "validation_value": 70.0,
+              "test_loss": 0.61, "test_examples": 400, "steps": 12, "wall_time_s": 3.5,
+              "scope_sparsity": 0.5,
+              "mask": str(mask_path(tmp_path, "omp-global", 0.5).relative_to(tmp_path))}
+    write_json(run / "metrics.json", record)
+    write_csv(tmp_path / "results" / "tables" / "finetune_runs.csv",
+              evaluate.runs_table([run / "metrics.json"]))
+    return tmp_path
+
+
+def rewrite_mask(path: Path, change) -> None:
+    """Edit a saved mask's tensors in place, keeping its metadata (what a bit flip on disk does)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(path))
+    change(tensors)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def first(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    return tensors[sorted(tensors)[0]].view(-1)
+
+
+def test_clean_artefacts_pass_and_the_cli_exits_0(built, capsys):
+    assert audit(built) == []
+    assert main(["audit", "--root", str(built)]) == 0
+
+
+def test_a_flipped_mask_bit_breaks_the_count_and_the_report(built):
+    path = mask_path(built, "omp-global", 0.5)
+
+    def flip(tensors):
+        keep = first(tensors)
+        index = int((~keep).nonzero()[0])
+        keep[index] = True
+
+    rewrite_mask(path, flip)
+    problems = audit(built)
+    assert any(line.startswith(f"{path}: prunes") and "its report says" in line
+               for line in problems), problems
+    assert any("not round(0.5" in line for line in problems), problems
+
+
+def test_a_swap_that_keeps_the_count_still_breaks_nesting(built):
+    path = mask_path(built, "omp-global", 0.7)
+    outer = masks.load_mask(mask_path(built, "omp-global", 0.5))
+
+    def swap(tensors):
+        keep, removed_at_half = first(tensors), ~first(outer)
+        kept_index = int(keep.nonzero()[0])
+        new_index = int((~keep & removed_at_half).nonzero()[0])
+        keep[kept_index], keep[new_index] = False, True
+
+    rewrite_mask(path, swap)
+    problems = audit(built)
+    assert problems == [f"{path}: keeps 1 weights that {mask_path(built, 'omp-global', 0.5)} "
+                        f"removed; masks of one model and method must be nested"]
+
+
+def test_a_broken_n_m_group_is_caught(built):
+    path = mask_path(built, "nm-2-4", 0.5)
+
+    def move(tensors):
+        keep = first(tensors)
+        kept = int(keep[:4].nonzero()[0])
+        removed = int((~keep[4:8]).nonzero()[0]) + 4
+        keep[kept], keep[removed] = False, True  # group 1 keeps 1, group 2 keeps 3
+
+    rewrite_mask(path, move)
+    problems = audit(built)
+    assert len(problems) == 1 and "does not keep 2 of every 4" in problems[0], problems
+
+
+def test_a_pruned_weight_that_came_back_is_caught(built):
+    checkpoint = next(built.glob("results/finetune/**/model.safetensors"))
+    mask = masks.load_mask(mask_path(built, "omp-global", 0.5))
+    state = load_file(str(checkpoint))
+    name = sorted(mask)[0]
+    key = next(k for k in state if k.endswith(name))
+    state[key].view(-1)[int((~mask[name]).view(-1).nonzero()[0])] = 0.25
+    save_file(state, str(checkpoint))
+    assert audit(built) == [f"{checkpoint}: 1 weights of {name} that "
+                            f"{mask_path(built, 'omp-global', 0.5)} removed are not zero"]
+
+
+def test_an_edited_metric_and_a_truncated_checkpoint_are_caught(built, capsys):
+    metrics = next(built.glob("results/finetune/**/metrics.json"))
+    record = json.loads(metrics.read_text())
+    metrics.write_text(json.dumps({**record, "value": 91.25}))
+    checkpoint = metrics.with_name("model.safetensors")
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    problems = audit(built)
+    assert any(line.startswith(f"{checkpoint}: corrupt safetensors") for line in problems)
+    assert any("finetune_runs.csv: value of" in line and "71.25" in line and "91.25" in line
+               for line in problems), problems
+    assert main(["audit", "--root", str(built)]) == 1
+    assert len(capsys.readouterr().out.strip().splitlines()) == len(problems)
