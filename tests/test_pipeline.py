@@ -137,6 +137,13 @@ def test_pretraining_counts_every_checkpoint_and_feeds_the_downstream_stages(bui
     assert not list((built / "results/pretrain").glob("*.partial"))
 
 
+def test_the_audit_passes_on_the_built_pipeline(built):
+    """Every mask, fine-tuned checkpoint and the runs table of a real build hold their claims."""
+    result = sh("essential-sparsity", "audit", cwd=built, check=False)
+    assert result.returncode == 0 and result.stdout == "", result.stdout[-2000:]
+    assert "audit: 0 violations" in result.stderr
+
+
 def test_claim_verdicts_follow_from_the_built_tables(built):
     """Two verdicts recomputed here from the smoke build's tables and the claims' own numbers."""
     tables = built / "results" / "tables"
