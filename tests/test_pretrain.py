@@ -128,7 +128,7 @@ def test_a_killed_run_resumes_and_ends_with_the_same_weights(tmp_path, tokenizer
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = killed.with_name("scratch-60.partial")
     deadline = time.monotonic() + 120
-    while not (partial / "step-20").is_dir() and time.monotonic() < deadline:
+    while resume_step(partial) < 20 and time.monotonic() < deadline:  # checkpoint 20 complete
         time.sleep(0.01)
     job.send_signal(signal.SIGKILL)
     job.wait()
@@ -149,6 +149,13 @@ def test_a_killed_run_resumes_and_ends_with_the_same_weights(tmp_path, tokenizer
     history = pd.read_json(whole / "run.json", typ="series")["history"]
     assert history == pd.read_json(killed / "run.json", typ="series")["history"]
     assert history[-1]["heldout_loss"] < history[0]["heldout_loss"]
+
+
+def resume_step(partial: Path) -> int:
+    """The step the run would resume from now (-1 before its first checkpoint); the resume file
+    is renamed into place, so it is never read half-written."""
+    path = partial / pretrain.RESUME
+    return int(load_meta(path)["step"]) if path.is_file() else -1
 
 
 def load_meta(path: Path) -> dict:

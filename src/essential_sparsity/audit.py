@@ -22,6 +22,7 @@ from .evaluate import RUN_COLUMNS
 from .io import ArtefactError, read_json, read_tensors
 from .levels import parse_nm
 from .masks import load_mask, n_pruned
+from .stages import _state_tensor
 
 EXACT_METHODS = ("omp-global", "random", "lth")  # round(s x N) weights over the whole scope
 MASKS = ("results/masks/*/*/*.safetensors", "results/lth/*/*/round-*.safetensors",
@@ -113,11 +114,12 @@ def checkpoint_problems(checkpoint: Path, mask_path: Path) -> list[str]:
         return [str(exc)]
     problems = []
     for name, keep in mask.items():
-        found = [key for key in state if key == name or key.endswith("." + name)]
-        if len(found) != 1:
-            problems.append(f"{checkpoint}: no single tensor for {name} of its mask {mask_path}")
+        try:
+            weight = _state_tensor(state, name, checkpoint)
+        except ArtefactError as exc:
+            problems.append(str(exc))
             continue
-        leaked = int((state[found[0]][~keep] != 0).sum())
+        leaked = int((weight[~keep] != 0).sum())
         if leaked:
             problems.append(f"{checkpoint}: {leaked} weights of {name} that {mask_path} removed "
                             f"are not zero")

@@ -65,13 +65,13 @@ def _prune(params: dict, model, tokenizer, method: str, level: str,
     SparseGPT, updated)."""
     settings = params["llm"]
     nm, sparsity = levels.parse_nm(level), _sparsity_of(level)
-    weights = scope_weights(model, settings["scope"])
     if method in llm_prune.CALIBRATED:
         train = _read_jsonl(corpus_dir / "train.jsonl")
         ids = llm_eval.token_windows(tokenizer, train, **settings["calibration"])
         return llm_prune.calibrated_prune(model, ids, settings["scope"], method, sparsity, nm,
                                           batch_size=settings["batch_size"],
                                           **settings["sparsegpt"])
+    weights = scope_weights(model, settings["scope"])
     try:
         mask = masks.nm_mask(weights, *nm) if nm else masks.grid_masks(weights, [sparsity],
                                                                         method)[sparsity]
@@ -89,7 +89,6 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
     settings = params["llm"]
     corpus_dir = Path(corpus_dir)
     heldout = _read_jsonl(corpus_dir / "heldout.jsonl")
-    questions = _read_jsonl(corpus_dir / "definitions.jsonl")
     model, tokenizer = sources.load_causal_lm(location)
     start = time.perf_counter()
     mask = _prune(params, model, tokenizer, method, level, corpus_dir)
@@ -101,6 +100,7 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
     if settings["benchmark"] == "mmlu":
         choice = llm_eval.mmlu(model, tokenizer, settings["batch_size"], settings["mmlu_fewshot"])
     else:
+        questions = _read_jsonl(corpus_dir / "definitions.jsonl")
         choice = llm_eval.multiple_choice(model, tokenizer, questions,
                                           4 * settings["batch_size"])
     info = {"model": model_name, "method": method, "level": level,

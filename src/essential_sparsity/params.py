@@ -142,7 +142,9 @@ def finetune_settings(params: dict, task: str, model: str | None = None) -> dict
     and for a model pre-trained from scratch (scratch-<percent>) pretrain.finetune's on top."""
     section = {k: v for k, v in params["finetune"].items() if k != "per_task"}
     settings = {**section, **params["finetune"]["per_task"].get(task, {})}
-    if model is not None and model.startswith("scratch-"):
+    from .levels import pretrain_models  # levels imports this module
+
+    if model in pretrain_models(params):
         settings.update(params["pretrain"]["finetune"])
     return settings
 

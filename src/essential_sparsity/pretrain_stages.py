@@ -96,11 +96,6 @@ def pretrain_run(params: dict, model: str, data_dir: str | Path, out_dir: str | 
     return summary
 
 
-def final_checkpoint(params: dict, run_dir: str | Path) -> Path:
-    """The model directory downstream stages prune and fine-tune: the run's last step."""
-    return pretrain.step_dir(run_dir, params["pretrain"]["steps"])
-
-
 def _scope_name(name: str) -> tuple[str, int] | None:
     """(component, layer) of a checkpoint tensor, whose names carry the MLM model's prefix."""
     return classify(name, "bert") or classify(name.partition(".")[2], "bert")
