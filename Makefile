@@ -31,9 +31,11 @@ browser:
 setup: $(STAMP) corpora
 
 # Debian's WordNet: definitions for the language-model corpus and the zero-shot questions.
+# Debian's Fashion-MNIST: the images the vision transformers are pre-trained and fine-tuned on.
 corpora:
-	@test -f /usr/share/wordnet/data.noun || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base; }
+	@test -f /usr/share/wordnet/data.noun -a -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+		--no-install-recommends wordnet-base dataset-fashion-mnist; }
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -202,3 +202,75 @@ def write_bookcorpus_snapshot(cache: Path, sentences: list[str]) -> None:
             staging / "plain_text" / "train" / f"{name}.parquet", index=False)
     add_snapshot(cache, BOOKCORPUS_REPO, "dataset", BOOKCORPUS_COMMIT, staging,
                  revision=BOOKCORPUS_REVISION)
+
+
+IMAGE_COMMIT = "5d6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f901"
+# task -> (repo, image column, label column, image side, classes, format,
+#          {file in the repo: rows}); the first file is the pool, the second the fixed test split.
+IMAGE_FIXTURE = {
+    "cifar10": ("uoft-cs/cifar10", "img", "label", 32, 10, "PNG",
+                {"plain_text/train-00000-of-00001.parquet": 30,
+                 "plain_text/test-00000-of-00001.parquet": 12}),
+    "cifar100": ("uoft-cs/cifar100", "img", "fine_label", 32, 100, "PNG",
+                 {"cifar100/train-00000-of-00001.parquet": 30,
+                  "cifar100/test-00000-of-00001.parquet": 12}),
+    "tiny-imagenet": ("zh-plus/tiny-imagenet", "image", "label", 64, 200, "JPEG",
+                      {"data/train-00000-of-00001-1359597a978bc4fa.parquet": 24,
+                       "data/valid-00000-of-00001-70d52db3c749a935.parquet": 10}),
+}
+GREY_ROW = 3  # row of every Tiny-ImageNet file stored as a greyscale ('L') JPEG
+
+
+def fixture_image(task: str, file: str, row: int, side: int | None = None):
+    """The pixels written for one row, uint8 [side, side, 3] or [side, side] for a grey row. PNG
+    rows are noise (lossless, so read back exactly); JPEG rows are smooth gradients, which JPEG
+    keeps within a few levels."""
+    import zlib
+
+    import numpy as np
+
+    _, _, _, default_side, _, fmt, _ = IMAGE_FIXTURE[task]
+    side = side or default_side
+    rng = np.random.default_rng(zlib.crc32(f"{task}/{file}/{row}".encode()))
+    if fmt == "PNG":
+        return rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
+    y, x = np.mgrid[0:side, 0:side].astype(np.float64)
+    base, dx, dy = rng.uniform(60, 190, 3), rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 3)
+    pixels = np.rint(base + x[..., None] * dx + y[..., None] * dy).clip(0, 255).astype(np.uint8)
+    return pixels[..., 0] if row == GREY_ROW else pixels
+
+
+def fixture_labels(task: str, rows: int) -> list[int]:
+    """Labels that stride over the classes, so a few dozen rows cover several of them."""
+    classes = IMAGE_FIXTURE[task][4]
+    return [(7 * i + 3) % classes for i in range(rows)]
+
+
+def write_image_snapshot(cache: Path, staging: Path, task: str, side: int | None = None) -> None:
+    """One image task's repo as the hub stores it: parquet files whose image column holds
+    {bytes, path} structs of encoded images. `side` overrides the image size (to test that a
+    wrongly sized file is refused)."""
+    import io
+
+    from PIL import Image
+
+    repo, image_col, label_col, _, _, fmt, files = IMAGE_FIXTURE[task]
+    for file, rows in files.items():
+        images = []
+        for row in range(rows):
+            buffer = io.BytesIO()
+            Image.fromarray(fixture_image(task, file, row, side)).save(buffer, format=fmt,
+                                                                       quality=95)
+            images.append({"bytes": buffer.getvalue(), "path": f"{row}.{fmt.lower()}"})
+        frame = pd.DataFrame({image_col: images, label_col: fixture_labels(task, rows)})
+        if task == "cifar100":  # the hub's file also holds the 20 superclasses
+            frame["coarse_label"] = [i % 20 for i in range(rows)]
+        (staging / file).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(staging / file, index=False)
+    add_snapshot(cache, repo, "dataset", IMAGE_COMMIT, staging)
+
+
+def write_image_snapshots(cache: Path, staging: Path) -> None:
+    """CIFAR-10, CIFAR-100 and Tiny-ImageNet, each in its own hub repo."""
+    for task in IMAGE_FIXTURE:
+        write_image_snapshot(cache, staging / task, task)

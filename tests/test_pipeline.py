@@ -25,11 +25,13 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
-FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig05_nm_patterns",
+FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig03_vision_drop_vs_sparsity",
+           "fig05_nm_patterns", "fig06_sl_vs_ssl", "fig07_weight_distribution",
            "fig08_pretraining_sparsity", "fig08_pretraining_loss",
            "fig09_lth_vs_omp", "fig10_mask_similarity", "fig11_llm_one_shot")
 TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "fig01_mask",
-                "corpus", "llm", "pretrain", *(name.split("_")[0] for name in FIGURES)}
+                "corpus", "llm", "pretrain", "vision",
+                *(name.split("_")[0] for name in FIGURES)}
 
 pytestmark = pytest.mark.slow
 
@@ -135,6 +137,26 @@ def test_pretraining_counts_every_checkpoint_and_feeds_the_downstream_stages(bui
         curve = [float(row["heldout_loss"]) for row in losses if row["model"] == model]
         assert curve[-1] < curve[0], model
     assert not list((built / "results/pretrain").glob("*.partial"))
+
+
+def test_both_vision_objectives_pre_train_and_fine_tune_at_every_level(built):
+    """The supervised and the DINO ViT each leave every checkpoint, a loss per checkpoint, a
+    weight count per block, and a fine-tuned accuracy per task and sparsity."""
+    params = load_params(built / "params.yaml", "smoke")
+    vision = params["vision"]
+    settings = vision["pretrain"]
+    steps = [*range(0, settings["steps"], settings["checkpoint_every"]), settings["steps"]]
+    losses = csv_dicts(built / "results/tables/vision_losses.csv")
+    for model, objective in (("vit-sl", "supervised"), ("vit-ssl", "dino")):
+        assert [int(r["step"]) for r in losses if r["model"] == model] == steps
+        assert {r["objective"] for r in losses if r["model"] == model} == {objective}
+        assert (built / "results/vision" / model / f"step-{steps[-1]}/config.json").is_file()
+    zeros = csv_dicts(built / "results/tables/vision_zero_weights.csv")
+    blocks = settings["model"]["num_hidden_layers"]
+    assert len(zeros) == len(vision["models"]) * (blocks + 1)
+    drops = csv_dicts(built / "results/tables/vision_drop_vs_sparsity.csv")
+    assert len(drops) == len(vision["models"]) * len(vision["tasks"]) * len(vision["sparsities"])
+    assert not list((built / "results/vision").glob("*.partial"))
 
 
 def test_the_audit_passes_on_the_built_pipeline(built):

@@ -218,12 +218,50 @@ def more_data_more_sparsity(tables: dict[str, pd.DataFrame]) -> dict:
                    f"fraction by more than {NOISE_Z:g} SE?")
 
 
+def _by_role(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {role: frame[frame["role"] == role] for role in ("supervised", "self-supervised")}
+
+
+def ssl_more_zeros(tables: dict[str, pd.DataFrame]) -> dict:
+    """Over every block, the self-supervised checkpoint has the larger share of near-zero
+    normalized weights (exact counts from the checkpoints: no noise to allow for)."""
+    zeros = tables["vision_zero_weights"]
+    shares = {role: float(rows.loc[rows["layer"].astype(str) == "all", "near_zero_share"].iloc[0])
+              for role, rows in _by_role(zeros).items()}
+    relative = shares["self-supervised"] / shares["supervised"] - 1
+    ours = (f"near-zero share: SL {100 * shares['supervised']:.2f}%, SSL "
+            f"{100 * shares['self-supervised']:.2f}% ({100 * relative:+.1f}% relative)")
+    return _result(ours, relative > 0, "SSL share above SL's?")
+
+
+def ssl_more_sparsity(tables: dict[str, pd.DataFrame]) -> dict:
+    """On every task the self-supervised model's essential sparsity is at least the supervised
+    one's, and larger on one at least; its mean drop over the grid is smaller on every task."""
+    essential = tables["vision_essential_sparsity"].set_index(["model", "task"])
+    essential = essential["essential_sparsity"]
+    drops = _by_role(tables["vision_drop_vs_sparsity"])
+    models = {role: rows["model"].iloc[0] for role, rows in drops.items()}
+    parts, at_least, larger, smaller = [], [], [], []
+    for task in sorted(drops["supervised"]["task"].unique()):
+        sl, ssl = (essential.loc[(models[r], task)] for r in ("supervised", "self-supervised"))
+        mean = {r: rows.loc[rows["task"] == task, "drop"].mean() for r, rows in drops.items()}
+        at_least.append(ssl >= sl)
+        larger.append(ssl > sl)
+        smaller.append(mean["self-supervised"] < mean["supervised"])
+        parts.append(f"{task}: s* SL {sl:g} vs SSL {ssl:g}, mean drop SL "
+                     f"{mean['supervised']:.1f} vs SSL {mean['self-supervised']:.1f}")
+    ok = bool(parts) and all(at_least) and any(larger) and all(smaller)
+    return _result("; ".join(parts), ok, "SSL's essential sparsity >= SL's everywhere (> once) "
+                   "and its mean drop smaller on every task?")
+
+
 CHECKS: dict[str, Callable[..., dict]] = {
     "essential_range": essential_range, "sharp_turn": sharp_turn, "mask_cosine": mask_cosine,
     "lth_matches_omp": lth_matches_omp, "nm_within_epsilon": nm_within_epsilon,
     "llm_free_sparsity": llm_free_sparsity, "llm_better_at_highest": llm_better_at_highest,
     "abrupt_sparsification": abrupt_sparsification,
-    "more_data_more_sparsity": more_data_more_sparsity}
+    "more_data_more_sparsity": more_data_more_sparsity, "ssl_more_zeros": ssl_more_zeros,
+    "ssl_more_sparsity": ssl_more_sparsity}
 
 
 def validate(claims: list[dict]) -> None:

@@ -75,6 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("zero-weights", "onset", "losses", "drop-vs-sparsity"):
         p.add_argument(f"--{name}", required=True, help="output csv")
 
+    p = sub.add_parser("vision-pretrain", help="pre-train one vision transformer (supervised "
+                       "or DINO)")
+    p.add_argument("--model", required=True, help="vit-sl or vit-ssl")
+    p.add_argument("--out-dir", required=True, help="checkpoints out-dir/step-K")
+
+    p = sub.add_parser("vision-tables", help="Figures 3, 6 and 7's tables")
+    p.add_argument("--runs", nargs="*", default=[], help="the pre-training runs' directories")
+    p.add_argument("--finetune", nargs="+", required=True, help="the fine-tuning metrics")
+    for name in ("losses", "zero-weights", "weight-histograms", "drop-vs-sparsity",
+                 "essential-sparsity"):
+        p.add_argument(f"--{name}", required=True, help="output csv")
+
     p = sub.add_parser("corpus", help="plain text for causal LMs: train, held-out, questions")
     p.add_argument("--out-dir", required=True)
 
@@ -212,6 +224,21 @@ def run(args: argparse.Namespace) -> int:
                "drop_vs_sparsity": args.drop_vs_sparsity}
         tables = pretrain_tables(params, args.runs, args.finetune, out)
         print(tables["onset"].to_string(index=False))
+    elif args.command == "vision-pretrain":
+        from .vision_stages import vision_pretrain_run
+        summary = vision_pretrain_run(params, args.model, args.out_dir)
+        first, last = summary["history"][0], summary["history"][-1]
+        print(f"{args.out_dir}: {summary['objective']}, {summary['steps']} steps on "
+              f"{summary['images']} images, held-out loss {first['heldout_loss']:.3f} -> "
+              f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
+    elif args.command == "vision-tables":
+        from .vision_stages import vision_tables
+        out = {"losses": args.losses, "zero_weights": args.zero_weights,
+               "weight_histograms": args.weight_histograms,
+               "drop_vs_sparsity": args.drop_vs_sparsity,
+               "essential_sparsity": args.essential_sparsity}
+        tables = vision_tables(params, args.runs, args.finetune, out)
+        print(tables["essential_sparsity"].to_string(index=False))
     elif args.command == "corpus":
         from .llm_stages import build_corpus
         print(json.dumps(build_corpus(params, args.out_dir)))

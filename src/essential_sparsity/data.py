@@ -6,12 +6,15 @@ difference between two runs is never a difference in examples.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from .io import ArtefactError, atomic_path, read_json, write_json
+from .images import ImageData
+from .io import ArtefactError, atomic_path, read_json, read_tensors, write_json, write_tensors
 from .sources import TaskData
 
 SPLITS = ("train", "validation", "test")
@@ -53,36 +56,43 @@ def stratified_take(labels: np.ndarray, sizes: list[int], seed: int) -> list[np.
     return taken
 
 
-def make_splits(task: TaskData, sizes: dict, seed: int,
-                name: str = "task") -> dict[str, pd.DataFrame]:
-    """train/validation/test frames; a task with an official evaluation split keeps it as test.
+def split_indices(labels: np.ndarray, sizes: dict, seed: int, name: str = "task",
+                  fixed_labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Indices of train, validation and test; test indexes `fixed_labels` when the task has an
+    official evaluation split, else the pool. Text and image tasks split by this one rule.
 
     Train and validation sizes are honoured exactly; the test set takes what is left, up to its
     size, so a small task (BBC News) still gets the largest test set it can.
     """
-    pool = clean(task.examples, sizes["min_chars"])
-    labels = pool["label"].to_numpy()
     n_train, n_val = sizes["train_size"], sizes["validation_size"]
-    room = len(pool) - n_val - (n_train or 0)
-    if task.fixed_test is not None:
-        fixed = clean(task.fixed_test, sizes["min_chars"])
-        (test_idx,) = stratified_take(fixed["label"].to_numpy(), [sizes["test_size"]], seed)
-        test = fixed.iloc[test_idx]
+    room = len(labels) - n_val - (n_train or 0)
+    if fixed_labels is not None:
+        (test,) = stratified_take(fixed_labels, [sizes["test_size"]], seed)
         n_test = 0
     else:
         n_test = min(sizes["test_size"], room)
-    if room < 0 or (task.fixed_test is None and n_test == 0):
-        raise ValueError(f"{name}: {len(pool)} usable examples cannot fill data.train_size "
+    if room < 0 or (fixed_labels is None and n_test == 0):
+        raise ValueError(f"{name}: {len(labels)} usable examples cannot fill data.train_size "
                          f"({n_train}) + data.validation_size ({n_val}) + a test set; lower them "
                          f"in params.yaml")
-    test_idx_pool, val_idx, rest = stratified_take(labels, [n_test, n_val, len(pool)], seed)
-    if task.fixed_test is None:
-        test = pool.iloc[test_idx_pool]
+    test_pool, val, rest = stratified_take(labels, [n_test, n_val, len(labels)], seed)
     if len(rest) == 0:
         raise ValueError(f"{name}: no examples left for training after validation and test; "
                          f"set data.train_size or lower data.test_size in params.yaml")
-    (train_idx,) = stratified_take(labels[rest], [n_train or len(rest)], seed + 1)
-    frames = {"train": pool.iloc[rest[train_idx]], "validation": pool.iloc[val_idx], "test": test}
+    (train,) = stratified_take(labels[rest], [n_train or len(rest)], seed + 1)
+    return {"train": rest[train], "validation": val,
+            "test": test if fixed_labels is not None else test_pool}
+
+
+def make_splits(task: TaskData, sizes: dict, seed: int,
+                name: str = "task") -> dict[str, pd.DataFrame]:
+    """train/validation/test frames; a task with an official evaluation split keeps it as test."""
+    pool = clean(task.examples, sizes["min_chars"])
+    fixed = None if task.fixed_test is None else clean(task.fixed_test, sizes["min_chars"])
+    index = split_indices(pool["label"].to_numpy(), sizes, seed, name,
+                          None if fixed is None else fixed["label"].to_numpy())
+    frames = {split: (fixed if split == "test" and fixed is not None else pool).iloc[rows]
+              for split, rows in index.items()}
     return {k: v.reset_index(drop=True)[["text", "text_pair", "label"]] for k, v in frames.items()}
 
 
@@ -92,11 +102,61 @@ def write_splits(out_dir: str | Path, frames: dict[str, pd.DataFrame], label_nam
     for split, frame in frames.items():
         with atomic_path(out_dir / f"{split}.jsonl") as tmp:
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    counts = {s: f["label"].value_counts().sort_index().to_dict() for s, f in frames.items()}
+    _write_meta(out_dir, {s: f["label"].to_numpy() for s, f in frames.items()}, label_names, info)
+
+
+def _write_meta(out_dir: Path, labels: dict[str, np.ndarray], label_names: list[str],
+                info: dict) -> None:
+    """Written last: a split directory with its meta.json is complete."""
+    counts = {s: dict(zip(*np.unique(v, return_counts=True), strict=True))
+              for s, v in labels.items()}
     write_json(out_dir / "meta.json", {**info, "label_names": label_names,
-                                       "sizes": {s: len(f) for s, f in frames.items()},
+                                       "sizes": {s: len(v) for s, v in labels.items()},
                                        "label_counts": {s: {str(k): int(v) for k, v in c.items()}
                                                         for s, c in counts.items()}})
+
+
+def unique_images(images: np.ndarray) -> np.ndarray:
+    """Indices of the first copy of every distinct image: a duplicate across splits leaks the
+    label, as a duplicate text does."""
+    seen: dict[bytes, int] = {}
+    for i, row in enumerate(images.reshape(len(images), -1)):
+        seen.setdefault(hashlib.sha1(row.tobytes()).digest(), i)
+    return np.array(sorted(seen.values()), dtype=int)
+
+
+def make_image_splits(task: ImageData, sizes: dict, seed: int,
+                      name: str = "task") -> dict[str, dict[str, np.ndarray]]:
+    """train/validation/test images and labels, by the text tasks' rule (`split_indices`)."""
+    keep = unique_images(task.images)
+    pool = {"images": task.images[keep], "labels": task.labels[keep]}
+    fixed = None
+    if task.fixed_test is not None:
+        test_keep = unique_images(task.fixed_test[0])
+        fixed = {"images": task.fixed_test[0][test_keep], "labels": task.fixed_test[1][test_keep]}
+    index = split_indices(pool["labels"], sizes, seed, name,
+                          None if fixed is None else fixed["labels"])
+    return {split: {k: v[rows] for k, v in (fixed if split == "test" and fixed else pool).items()}
+            for split, rows in index.items()}
+
+
+def write_image_splits(out_dir: str | Path, splits: dict[str, dict[str, np.ndarray]],
+                       label_names: list[str], info: dict) -> None:
+    out_dir = Path(out_dir)
+    for split, arrays in splits.items():
+        write_tensors(out_dir / f"{split}.safetensors",
+                      {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
+    _write_meta(out_dir, {s: a["labels"] for s, a in splits.items()}, label_names, info)
+
+
+def read_image_split(data_dir: str | Path, split: str) -> dict[str, torch.Tensor]:
+    """uint8 images [n, c, h, w] under `pixel_values` (resized and normalized per batch, for the
+    model at hand) and `labels`."""
+    arrays = read_tensors(Path(data_dir) / f"{split}.safetensors")
+    if set(arrays) != {"images", "labels"} or arrays["images"].dtype != torch.uint8:
+        raise ArtefactError(f"{data_dir}/{split}.safetensors: expected uint8 images and labels; "
+                            f"delete {data_dir} and rebuild")
+    return {"pixel_values": arrays["images"], "labels": arrays["labels"]}
 
 
 def read_split(data_dir: str | Path, split: str) -> pd.DataFrame:

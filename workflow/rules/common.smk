@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+from essential_sparsity.images import IMAGE_TASKS
 from essential_sparsity.levels import (
     LTH,
     finetune_levels,
@@ -11,8 +12,10 @@ from essential_sparsity.levels import (
     lth_levels,
     pretrain_levels,
     pretrain_models,
+    vision_levels,
+    vision_pretrained,
 )
-from essential_sparsity.sources import CAUSAL_LMS
+from essential_sparsity.sources import CAUSAL_LMS, TASKS as TEXT_TASKS
 from essential_sparsity.params import ParamsError, finetune_settings, format_sparsity, load_params
 
 
@@ -69,6 +72,10 @@ SCRATCH = pretrain_models(config)  # model -> data fraction, BERTs pre-trained f
 SCRATCH_LEVELS = pretrain_levels(config)  # (method, sparsity) of their fine-tuning runs
 PRETRAIN_DATA = "results/pretrain/data"
 PRETRAIN_RUN = "results/pretrain/{model}"
+VISION = config["vision"]
+VISION_HERE = vision_pretrained(config)  # vision models pre-trained here (vit-sl, vit-ssl)
+VISION_LEVELS = vision_levels(config)  # (method, sparsity) of their fine-tuning runs
+VISION_RUN = "results/vision/{model}"
 
 
 def code(*modules):
@@ -96,17 +103,38 @@ def scratch_metrics():
     return run_metrics(models=list(SCRATCH), levels=SCRATCH_LEVELS)
 
 
+def vision_metrics():
+    """metrics.json of the fine-tuning runs of every vision model on every image task."""
+    return run_metrics(models=VISION["models"], tasks=VISION["tasks"], levels=VISION_LEVELS)
+
+
+def pretraining_run(model):
+    """The pre-training run (directory, last step) a model comes from, or None for packaged and
+    hub models."""
+    if model in SCRATCH:
+        return PRETRAIN_RUN.format(model=model), config["pretrain"]["steps"]
+    if model in VISION_HERE:
+        return VISION_RUN.format(model=model), VISION["pretrain"]["steps"]
+    return None
+
+
 def model_input(wildcards):
     """The pre-training run a model comes from; packaged and hub models need none."""
-    return [PRETRAIN_RUN.format(model=wildcards.model)] if wildcards.model in SCRATCH else []
+    run = pretraining_run(wildcards.model)
+    return [run[0]] if run else []
 
 
 def model_location(wildcards):
     """--location of a model pre-trained here: its last checkpoint."""
-    if wildcards.model not in SCRATCH:
-        return ""
-    run = PRETRAIN_RUN.format(model=wildcards.model)
-    return f"--location {run}/step-{config['pretrain']['steps']}"
+    run = pretraining_run(wildcards.model)
+    return f"--location {run[0]}/step-{run[1]}" if run else ""
+
+
+def task_data(wildcards):
+    """A task's split files: JSON lines of text, or uint8 image tensors."""
+    if wildcards.task in IMAGE_TASKS:
+        return rules.split_images.output
+    return rules.split_task.output
 
 
 def llm_metrics(models=LLM_MODELS, levels=LLM_LEVELS):

@@ -17,8 +17,37 @@ rule split_task:
         ENV
     log:
         "logs/split/{task}.log",
+    wildcard_constraints:
+        task="|".join(TEXT_TASKS),
     benchmark:
         "results/benchmarks/split_task/{task}.tsv"
+    shell:
+        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+
+
+# Image tasks split by the same rule into uint8 tensors; the pre-training task of the vision
+# transformers (vision.pretrain.task) is read whole by its own stage and never split here.
+
+
+rule split_images:
+    output:
+        train=f"{DATA}/train.safetensors",
+        validation=f"{DATA}/validation.safetensors",
+        test=f"{DATA}/test.safetensors",
+        meta=f"{DATA}/meta.json",
+    input:
+        code("images", "data"),
+    params:
+        cli=CLI,
+        data=config["data"],
+    wildcard_constraints:
+        task="|".join(IMAGE_TASKS),
+    conda:
+        ENV
+    log:
+        "logs/split/{task}.log",
+    benchmark:
+        "results/benchmarks/split_images/{task}.tsv"
     shell:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
@@ -26,3 +55,4 @@ rule split_task:
 rule data:
     input:
         expand(rules.split_task.output, task=TASKS),
+        expand(rules.split_images.output, task=VISION["tasks"]),

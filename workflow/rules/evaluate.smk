@@ -56,7 +56,9 @@ rule claims:
         tables=[rules.tabulate.output.runs, rules.tabulate.output.drops,
                 rules.tabulate.output.essential, rules.tabulate.output.nm,
                 rules.mask_similarity.output[0], rules.llm_table.output[0],
-                rules.pretrain_tables.output.zero_weights, rules.pretrain_tables.output.drops],
+                rules.pretrain_tables.output.zero_weights, rules.pretrain_tables.output.drops,
+                rules.vision_tables.output.zero_weights, rules.vision_tables.output.drops,
+                rules.vision_tables.output.essential],
         code=code("claims"),
     params:
         cli=CLI,
@@ -95,6 +97,7 @@ rule tables:
         rules.tabulate.output,
         rules.llm_table.output,
         rules.pretrain_tables.output,
+        rules.vision_tables.output,
         rules.mask_similarity.output,
         rules.claims.output,
         expand(rules.mask_table.output, **FIG01),

@@ -5,7 +5,10 @@
 NAMES = {
     "fig01": "fig01_pruned_weights",
     "fig02": "fig02_drop_vs_sparsity",
+    "fig03": "fig03_vision_drop_vs_sparsity",
     "fig05": "fig05_nm_patterns",
+    "fig06": "fig06_sl_vs_ssl",
+    "fig07": "fig07_weight_distribution",
     "fig08": "fig08_pretraining_sparsity",
     "fig08_loss": "fig08_pretraining_loss",
     "fig09": "fig09_lth_vs_omp",
@@ -59,6 +62,76 @@ rule draw_fig02:
         "results/benchmarks/draw_fig02/fig02.tsv"
     shell:
         render(inputs=["drops", "essential"], params=["methods", "epsilon"])
+
+
+rule draw_fig03:
+    output:
+        **drawn("fig03"),
+    input:
+        notebook=notebook("fig03"),
+        drops=rules.vision_tables.output.drops,
+        essential=rules.vision_tables.output.essential,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        epsilon=json.dumps(config["evaluate"]["epsilon"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig03.log",
+    benchmark:
+        "results/benchmarks/draw_fig03/fig03.tsv"
+    shell:
+        render(inputs=["drops", "essential"], params=["epsilon"])
+
+
+rule draw_fig06:
+    output:
+        **drawn("fig06"),
+    input:
+        notebook=notebook("fig06"),
+        drops=rules.vision_tables.output.drops,
+        essential=rules.vision_tables.output.essential,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        supervised=json.dumps(VISION["supervised"]),
+        self_supervised=json.dumps(VISION["self_supervised"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig06.log",
+    benchmark:
+        "results/benchmarks/draw_fig06/fig06.tsv"
+    shell:
+        render(inputs=["drops", "essential"], params=["supervised", "self_supervised"])
+
+
+rule draw_fig07:
+    output:
+        **drawn("fig07"),
+    input:
+        notebook=notebook("fig07"),
+        zero_weights=rules.vision_tables.output.zero_weights,
+        histograms=rules.vision_tables.output.histograms,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        supervised=json.dumps(VISION["supervised"]),
+        self_supervised=json.dumps(VISION["self_supervised"]),
+        near_zero=json.dumps(VISION["near_zero"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig07.log",
+    benchmark:
+        "results/benchmarks/draw_fig07/fig07.tsv"
+    shell:
+        render(inputs=["zero_weights", "histograms"],
+               params=["supervised", "self_supervised", "near_zero"])
 
 
 rule draw_fig05:
@@ -199,9 +272,24 @@ rule fig02:
         FIGURES["fig02"],
 
 
+rule fig03:
+    input:
+        FIGURES["fig03"],
+
+
 rule fig05:
     input:
         FIGURES["fig05"],
+
+
+rule fig06:
+    input:
+        FIGURES["fig06"],
+
+
+rule fig07:
+    input:
+        FIGURES["fig07"],
 
 
 rule fig08:

@@ -2,7 +2,8 @@
 # LTH round), with the same settings at every sparsity; pruned weights stay exactly zero through
 # every optimizer step. LTH rounds prune the checkpoint further, so it is kept until they ran even
 # when finetune.save_checkpoint is false. Models pre-trained from scratch here fine-tune the same
-# way, with pretrain.finetune's overrides of the settings.
+# way, with pretrain.finetune's overrides of the settings, and the vision transformers on the image
+# tasks with vision.finetune's.
 
 CHECKPOINT = f"{RUN}/model.safetensors"
 
@@ -12,7 +13,7 @@ rule finetune_run:
         metrics=RUN_METRICS,
         checkpoint=CHECKPOINT if config["finetune"]["save_checkpoint"] else temp(CHECKPOINT),
     input:
-        data=rules.split_task.output,
+        data=task_data,
         mask=run_mask,
         model=model_input,
         code=code("sources", "finetune", "masks", "stages"),
@@ -38,3 +39,4 @@ rule finetune:
     input:
         run_metrics(),
         scratch_metrics(),
+        vision_metrics(),

@@ -3,7 +3,8 @@
 # per matrix; the random control removes as many drawn uniformly; an N:M pattern keeps the N
 # largest of every M consecutive weights of a row. One mask per (model, method, sparsity), shared by
 # every task; masks of one model and grid method are nested across sparsities. Models pre-trained
-# from scratch here (Figure 8) are pruned from their last checkpoint the same way.
+# from scratch here (Figure 8) and the vision transformers pre-trained here (Figures 3, 6, 7) are
+# pruned from their last checkpoint the same way.
 
 
 rule prune:
@@ -35,3 +36,5 @@ rule masks:
          for model in MODELS for method, sparsity in RUN_LEVELS if method != LTH],
         [MASK.format(model=model, method=method, sparsity=sparsity)
          for model in SCRATCH for method, sparsity in SCRATCH_LEVELS],
+        [MASK.format(model=model, method=method, sparsity=sparsity)
+         for model in VISION["models"] for method, sparsity in VISION_LEVELS],
