@@ -82,6 +82,20 @@ def pretrain_models(params: dict) -> dict[str, float]:
     return {f"scratch-{round(100 * f)}": f for f in params["pretrain"]["fractions"]}
 
 
+def pretrain_run_settings(params: dict) -> dict:
+    """The pretrain settings a pre-training run depends on: not the downstream ones (data
+    fractions pick the run, sparsities and fine-tuning come after it, threads and the near-zero
+    threshold change no weight). Its job reruns, and a resume is refused, when these change."""
+    downstream = ("fractions", "sparsities", "finetune", "threads", "near_zero")
+    return {k: v for k, v in params["pretrain"].items() if k not in downstream}
+
+
+def vision_pretrain_settings(params: dict) -> dict:
+    """The vision.pretrain settings a vision pre-training run depends on (threads change no
+    weight)."""
+    return {k: v for k, v in params["vision"]["pretrain"].items() if k != "threads"}
+
+
 def pretrain_levels(params: dict) -> list[tuple[str, str]]:
     """(method, sparsity) of every fine-tuning run of a pre-trained-from-scratch model: the
     first grid method (OMP) at each of pretrain.sparsities, sparsity 0 the dense run."""

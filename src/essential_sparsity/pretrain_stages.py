@@ -21,7 +21,7 @@ import torch
 from . import evaluate, pretrain
 from .corpus import corpus_documents, split_documents
 from .io import ArtefactError, atomic_dir, read_json, read_tensors, write_json, write_tensors
-from .levels import pretrain_models
+from .levels import pretrain_models, pretrain_run_settings
 from .scope import classify
 from .sources import SourceError
 
@@ -57,10 +57,9 @@ def build_data(params: dict, out_dir: str | Path) -> dict:
     return meta
 
 
-def _fingerprint(settings: dict, fraction: float, sequences: torch.Tensor) -> str:
+def _fingerprint(params: dict, fraction: float, sequences: torch.Tensor) -> str:
     """What a resumed run must share with the interrupted one: settings, fraction and data."""
-    downstream = ("fractions", "sparsities", "finetune", "threads", "near_zero")
-    same = {k: v for k, v in settings.items() if k not in downstream}
+    same = pretrain_run_settings(params)
     digest = hashlib.sha256(json.dumps([same, fraction], sort_keys=True).encode())
     digest.update(sequences.numpy().tobytes())
     return digest.hexdigest()
@@ -86,7 +85,7 @@ def pretrain_run(params: dict, model: str, data_dir: str | Path, out_dir: str | 
     work = out_dir.with_name(out_dir.name + ".partial")
     start = time.perf_counter()
     history = pretrain.run(sequences, heldout, tokenizer, settings, work,
-                           _fingerprint(settings, fraction, sequences), desc=model)
+                           _fingerprint(params, fraction, sequences), desc=model)
     summary = {"model": model, "fraction": fraction, "sequences": len(sequences),
                "epochs": settings["steps"] * settings["batch_size"] / len(sequences),
                "steps": settings["steps"], "final_step": history[-1]["step"],

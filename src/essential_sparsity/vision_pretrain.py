@@ -68,14 +68,6 @@ def build_modules(objective: str, settings: dict, channels: int,
             "teacher_head": copy.deepcopy(head)}
 
 
-class _Trained(torch.nn.Module):
-    """The student's modules as one module: what AdamW updates and what loads resume state."""
-
-    def __init__(self, modules: dict[str, torch.nn.Module]):
-        super().__init__()
-        self.parts = torch.nn.ModuleDict(modules)
-
-
 def _cls(backbone, views: torch.Tensor) -> torch.Tensor:
     out = backbone(pixel_values=views, interpolate_pos_encoding=True)
     return out.last_hidden_state[:, 0]
@@ -211,7 +203,7 @@ def run(objective: str, data: dict, heldout: dict, num_labels: int, settings: di
     torch.use_deterministic_algorithms(True)
     modules = build_modules(objective, settings, data["images"].shape[1], num_labels)
     student = {k: v for k, v in modules.items() if not k.startswith("teacher")}
-    trained = _Trained(student)
+    trained = torch.nn.ModuleDict(student)  # what AdamW updates
     optimizer = adamw(trained, settings["learning_rate"], settings["weight_decay"])
     center = torch.zeros(settings["dino"]["out_dim"])
     point = resume_point(work, fingerprint)

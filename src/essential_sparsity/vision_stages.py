@@ -19,7 +19,7 @@ import torch
 
 from . import evaluate, images, pretrain, sources, vision_pretrain
 from .io import ArtefactError, read_json, write_json
-from .levels import VISION_OBJECTIVES, vision_pretrained
+from .levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
 from .scope import classify, scope_weights
 
 
@@ -60,7 +60,7 @@ def vision_pretrain_run(params: dict, model: str, out_dir: str | Path) -> dict:
     if model not in vision_pretrained(params):
         raise ArtefactError(f"{model} is not pre-trained by this profile (vision.models: "
                             f"{', '.join(params['vision']['models'])})")
-    settings = {k: v for k, v in params["vision"]["pretrain"].items() if k != "threads"}
+    settings = vision_pretrain_settings(params)
     objective = VISION_OBJECTIVES[model]
     data, heldout, labels = _pretraining_images(settings)
     out_dir = Path(out_dir)
@@ -108,6 +108,7 @@ def weight_tables(params: dict,
     """Figure 7: per model and block, the share of exactly-zero and of near-zero normalized
     weights (|w| <= vision.near_zero), and the histogram of the normalized weights."""
     tau, bins = params["vision"]["near_zero"], params["vision"]["histogram_bins"]
+    roles = _roles(params)
     edges = np.linspace(-4.0, 4.0, bins + 1)
     zero_rows, hist_rows = [], []
     for model, location in locations.items():
@@ -115,7 +116,7 @@ def weight_tables(params: dict,
         everything = np.concatenate(list(layers.values()))
         for layer, values in [*layers.items(), ("all", everything)]:
             zero_rows.append({"model": model, "objective": VISION_OBJECTIVES[model],
-                              "role": _roles(params).get(model, ""), "layer": layer,
+                              "role": roles.get(model, ""), "layer": layer,
                               "weights": values.size,
                               "zero": int((values == 0).sum()),
                               "near_zero": int((np.abs(values) <= tau).sum()),
@@ -151,7 +152,8 @@ def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFra
         raise ArtefactError(f"runs of {unknown[0]} are not vision runs of this profile "
                             f"({', '.join(params['vision']['models'])})")
     drops.insert(1, "objective", drops["model"].map(VISION_OBJECTIVES))
-    drops.insert(2, "role", drops["model"].map(lambda m: _roles(params).get(m, "")))
+    roles = _roles(params)
+    drops.insert(2, "role", drops["model"].map(lambda m: roles.get(m, "")))
     return drops.sort_values(["task", "model", "sparsity"], ignore_index=True)
 
 

@@ -12,7 +12,9 @@ from essential_sparsity.levels import (
     lth_levels,
     pretrain_levels,
     pretrain_models,
+    pretrain_run_settings,
     vision_levels,
+    vision_pretrain_settings,
     vision_pretrained,
 )
 from essential_sparsity.sources import CAUSAL_LMS, TASKS as TEXT_TASKS

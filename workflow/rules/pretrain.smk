@@ -35,8 +35,7 @@ rule pretrain_run:
     params:
         cli=CLI,
         fraction=lambda wildcards: SCRATCH[wildcards.model],
-        settings={k: v for k, v in config["pretrain"].items()
-                  if k not in ("fractions", "sparsities", "finetune", "near_zero", "threads")},
+        settings=pretrain_run_settings(config),
     wildcard_constraints:
         model=r"scratch-\d+",
     threads: config["pretrain"]["threads"]

@@ -16,7 +16,7 @@ rule vision_pretrain_run:
         code=code("dino", "images", "pretrain", "vision_pretrain", "vision_stages"),
     params:
         cli=CLI,
-        settings={k: v for k, v in VISION["pretrain"].items() if k != "threads"},
+        settings=vision_pretrain_settings(config),
     wildcard_constraints:
         model="|".join(VISION_HERE) or "(?!)",
     threads: VISION["pretrain"]["threads"]
