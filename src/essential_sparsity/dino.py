@@ -21,14 +21,25 @@ import torch.nn.functional as F
 
 class DinoHead(torch.nn.Module):
     """DINO's projection: a 3-layer MLP to a bottleneck, L2-normalised, then a linear layer with
-    unit-norm rows onto the prototypes (DINO's weight-normalised last layer, its gain fixed)."""
+    unit-norm rows onto the prototypes (DINO's weight-normalised last layer, its gain fixed).
 
-    def __init__(self, in_dim: int, hidden_dim: int, bottleneck_dim: int, out_dim: int):
+    `batch_norm` is DINO's `use_bn_in_head`. A small ViT's [CLS] features start almost identical
+    across images, so once centred the teacher's targets are uniform and training never leaves
+    the uniform collapse; normalising the hidden layers over the batch keeps the images apart.
+    It uses batch statistics only (no running averages): the teacher, an average of the
+    student's parameters, has no buffers of its own to average."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, bottleneck_dim: int, out_dim: int,
+                 batch_norm: bool):
         super().__init__()
-        self.mlp = torch.nn.Sequential(
-            torch.nn.Linear(in_dim, hidden_dim), torch.nn.GELU(),
-            torch.nn.Linear(hidden_dim, hidden_dim), torch.nn.GELU(),
-            torch.nn.Linear(hidden_dim, bottleneck_dim))
+
+        def hidden(width_in: int) -> list[torch.nn.Module]:
+            norm = ([torch.nn.BatchNorm1d(hidden_dim, track_running_stats=False)]
+                    if batch_norm else [])
+            return [torch.nn.Linear(width_in, hidden_dim), *norm, torch.nn.GELU()]
+
+        self.mlp = torch.nn.Sequential(*hidden(in_dim), *hidden(hidden_dim),
+                                       torch.nn.Linear(hidden_dim, bottleneck_dim))
         self.prototypes = torch.nn.Linear(bottleneck_dim, out_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -63,7 +63,7 @@ def build_modules(objective: str, settings: dict, channels: int,
         return {"backbone": backbone, "head": torch.nn.Linear(width, num_labels)}
     head_sizes = settings["dino"]
     head = dino.DinoHead(width, head_sizes["hidden_dim"], head_sizes["bottleneck_dim"],
-                         head_sizes["out_dim"])
+                         head_sizes["out_dim"], head_sizes["batch_norm"])
     return {"backbone": backbone, "head": head, "teacher": copy.deepcopy(backbone),
             "teacher_head": copy.deepcopy(head)}
 
@@ -103,6 +103,21 @@ def objective_loss(objective: str, modules: dict, images: torch.Tensor, labels: 
     loss = dino.dino_loss(student, teacher, center, d["student_temperature"],
                           d["teacher_temperature"])
     return loss, teacher
+
+
+@torch.no_grad()
+def initial_center(objective: str, modules: dict, data: dict, settings: dict) -> torch.Tensor:
+    """DINO starts its centre at zero, forgotten within ten steps of a run of 10^5. Over a few
+    hundred steps that start would leave the first checkpoints' targets uncentred, so the
+    held-out loss would have no baseline to fall from; the centre starts instead at the
+    teacher's mean output on the first batch's global views."""
+    if objective != "dino":
+        return torch.zeros(settings["dino"]["out_dim"])
+    index = batch_indices(0, len(data["labels"]), settings["batch_size"], settings["seed"])
+    x = normalized(data["images"][index], settings["model"]["image_size"],
+                   data["images"].shape[1])
+    views = dino.multi_crop(x, settings["crops"], derived_generator(settings["seed"], "views", 0))
+    return modules["teacher_head"](_cls(modules["teacher"], torch.cat(views[:2]))).mean(0)
 
 
 def _train_step(objective: str, modules: dict, trained: torch.nn.Module,
@@ -205,7 +220,7 @@ def run(objective: str, data: dict, heldout: dict, num_labels: int, settings: di
     student = {k: v for k, v in modules.items() if not k.startswith("teacher")}
     trained = torch.nn.ModuleDict(student)  # what AdamW updates
     optimizer = adamw(trained, settings["learning_rate"], settings["weight_decay"])
-    center = torch.zeros(settings["dino"]["out_dim"])
+    center = initial_center(objective, modules, data, settings)
     point = resume_point(work, fingerprint)
     if point is None:
         shutil.rmtree(work, ignore_errors=True)
