@@ -274,3 +274,115 @@ def write_image_snapshots(cache: Path, staging: Path) -> None:
     """CIFAR-10, CIFAR-100 and Tiny-ImageNet, each in its own hub repo."""
     for task in IMAGE_FIXTURE:
         write_image_snapshot(cache, staging / task, task)
+
+
+MATH_COMMIT = "7e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"
+MATH_REVISION = "refs/convert/parquet"
+
+
+def calc_chain(*steps: tuple[str, str], result: str) -> str:
+    """A Calc-X `chain`: each (calculator input, output) step, then the result."""
+    blocks = [f'<gadget id="calculator">{inputs}</gadget>\n<output>{output}</output>'
+              for inputs, output in steps]
+    return "\n\n".join([*blocks, f"<result>{result}</result>"])
+
+
+def _mawps(question: str, chain: str, result: float, equation: str, expression: str) -> dict:
+    return {"question": question, "chain": chain, "result": f"{result:g}", "result_float": result,
+            "equation": equation, "expression": expression}
+
+
+def _asdiv(question: str, chain: str, result: float) -> dict:
+    return {"question": question, "chain": chain, "result": f"{result:g}", "result_float": result,
+            "result_unit": "things", "grade": 3, "source_question": "http://www.k5learning.com"}
+
+
+def _svamp(question: str, chain: str, result: float, equation: str) -> dict:
+    return {"question": question, "chain": chain, "result": f"{result:g}", "result_float": result,
+            "equation": equation, "problem_type": "Common-Division"}
+
+
+# repo -> {file: rows}, in the columns and formats of the hub's Calc-X parquet conversion (an `id`
+# column is added when written). MAWPS's `equation` is the raw one (`x=...`, or not solved for x)
+# and `expression` its solved form; ASDiv-A has only the calculator chain, and its last problem
+# uses floor(), outside the grammar: it must be dropped.
+MATH_FIXTURE = {
+    "MU-NLPC/Calc-mawps": {
+        "default/train/0000.parquet": [
+            _mawps("Wendy picked 45 flowers. She was making bouquets with 5 flowers in each one. "
+                   "If 35 of the flowers wilted, how many bouquets could she still make?",
+                   calc_chain(("45 - 35", "10"), ("10 / 5", "2"), result="2"), 2.0,
+                   "x=((45.0-35.0)/5.0)", "((45.0-35.0)/5.0)"),
+            _mawps("Mike has 35 books in his library . He bought several books at a yard sale. "
+                   "There are now 56 books in his library. How many books did he buy?",
+                   calc_chain(("56 - 35", "21"), result="21"), 21.0, "35 + x = 56", "56-35"),
+        ],
+        "default/validation/0000.parquet": [
+            _mawps("The difference between 2 times a number and -8 is -12. Find the number.",
+                   calc_chain(("(-12) + (-8)", "-20"), ("(-20) / 2", "-10"), result="-10"),
+                   -10.0, "(2.0*x)-(-8.0)=(-12.0)", "((-12.0) + (-8.0)) / 2.0"),
+        ],
+        "default/test/0000.parquet": [
+            _mawps("Dan found 56 seashells on the beach, he gave Jessica some of his seashells. "
+                   "He has 22 seashells left. How many did he give to Jessica?",
+                   calc_chain(("56 - 22", "34"), result="34"), 34.0, "56-x=22", "56-22"),
+            _mawps("On Friday, Fred paid $5.92 each on 2 tickets and borrowed a movie for $6.79. "
+                   "He paid with a $20 bill. How much change did he receive?",
+                   calc_chain(("2 * 5.92", "11.84"), ("20 - 11.84 - 6.79", "1.37"),
+                              result="1.37"), 1.37, "(2*5.92)+6.79+x=20", "20-(2*5.92)-6.79"),
+        ],
+    },
+    "MU-NLPC/Calc-asdiv_a": {
+        "default/test/0000.parquet": [
+            _asdiv("Seven red apples and two green apples are in the basket. How many apples are "
+                   "in the basket?", calc_chain(("7 + 2", "9"), result="9"), 9.0),
+            _asdiv("A vase can hold nine flowers. If you had four carnations and twenty-three "
+                   "roses, how many vases would you need to hold the flowers?",
+                   calc_chain(("4 + 23", "27"), ("27 / 9", "3"), result="3"), 3.0),
+            _asdiv("There are 3,300 bananas in Janice's banana collection. If the bananas are "
+                   "organized into 75 groups, how big is each group?",
+                   calc_chain(("3_300 / 75", "44"), result="44"), 44.0),
+            _asdiv("A baker splits 10 kilograms of flour equally into 4 bags. How much flour is "
+                   "in 2 bags?",
+                   calc_chain(("10 / 4", "5/2 = around 2.5"), ("(5/2) * 2", "5"), result="5"),
+                   5.0),
+            _asdiv("Mrs. Smith gave 53 strawberries to 8 girls equally. How many strawberries "
+                   "did each girl get?",
+                   calc_chain(("53 / 8", "53/8 = around 6.625"), ("floor(53/8)", "6"),
+                              result="6"), 6.0),
+        ],
+    },
+    "MU-NLPC/Calc-svamp": {
+        "default/test/0000.parquet": [
+            _svamp("Each pack of dvds costs 76 dollars. If there is a discount of 25 dollars on "
+                   "each pack, how much do you have to pay to buy each pack?",
+                   calc_chain(("76 - 25", "51"), result="51"), 51.0, "( 76.0 - 25.0 )"),
+            _svamp("Paige was helping her mom plant flowers and together they planted 55 seeds. "
+                   "They put 15 seeds in each flower bed and only 60 seeds grew into flowers in "
+                   "each flower bed, how many flowers did they grow?",
+                   calc_chain(("55 / 15", "11/3 = around 3.666667"), ("60 * (11/3)", "220"),
+                              result="220"), 220.0, "( 60.0 * ( 55.0 / 15.0 ) )"),
+        ],
+    },
+}
+
+
+def write_math_snapshots(cache: Path, staging: Path) -> None:
+    """Calc-mawps, Calc-asdiv_a and Calc-svamp as their parquet conversions (revision
+    refs/convert/parquet): one file per config split, default/<split>/0000.parquet."""
+    for repo, files in MATH_FIXTURE.items():
+        root = staging / repo.replace("/", "--")
+        prefix = repo.removeprefix("MU-NLPC/Calc-")  # ids as in Calc-X: mawps__..., svamp__...
+        for name, rows in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            frame = pd.DataFrame(rows)
+            frame.insert(0, "id", [f"{prefix}__{name.split('/')[1]}-{i}" for i in range(len(rows))])
+            frame.to_parquet(root / name, index=False)
+        add_snapshot(cache, repo, "dataset", MATH_COMMIT, root, revision=MATH_REVISION)
+
+
+def build_cache(tmp_path_factory, name: str, write) -> Path:
+    """A fixture cache made by `write(cache, staging)` once per module, read-only after."""
+    root = tmp_path_factory.mktemp(name)
+    write(root / "hub", root / "staging")
+    return root / "hub"

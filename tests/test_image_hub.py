@@ -9,6 +9,7 @@ from hub_fixtures import (
     GREY_ROW,
     IMAGE_COMMIT,
     IMAGE_FIXTURE,
+    build_cache,
     fixture_image,
     fixture_labels,
     write_image_snapshot,
@@ -27,9 +28,7 @@ NAMES = {"cifar10": ("airplane", "truck", 10), "cifar100": ("apple", "worm", 100
 @pytest.fixture(scope="module")
 def image_cache(tmp_path_factory):
     """A cache holding all three repos: built once, read-only for every test."""
-    root = tmp_path_factory.mktemp("hf-images")
-    write_image_snapshots(root / "hub", root / "staging")
-    return root / "hub"
+    return build_cache(tmp_path_factory, "hf-images", write_image_snapshots)
 
 
 @pytest.fixture

@@ -161,14 +161,17 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
 
 def finetune_settings(params: dict, task: str, model: str | None = None) -> dict[str, Any]:
     """The fine-tuning settings of one task: the section's values, vision.finetune's for an image
-    task, the task's per_task overrides, and for a model pre-trained from scratch
-    (scratch-<percent>) pretrain.finetune's on top."""
+    task or arithmetic.finetune's for an arithmetic one, the task's per_task overrides, and for a
+    model pre-trained from scratch (scratch-<percent>) pretrain.finetune's on top."""
+    from .arithmetic import ARITHMETIC_TASKS
     from .images import is_image_task
     from .levels import pretrain_models  # levels imports this module
 
     settings = {k: v for k, v in params["finetune"].items() if k != "per_task"}
     if is_image_task(task):
         settings.update(params["vision"]["finetune"])
+    if task in ARITHMETIC_TASKS:
+        settings.update(params["arithmetic"]["finetune"])
     settings.update(params["finetune"]["per_task"].get(task, {}))
     if model in pretrain_models(params):
         settings.update(params["pretrain"]["finetune"])
