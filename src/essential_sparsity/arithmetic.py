@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from . import data, math_hub
+from . import math_hub
 from .sources import TaskData
+
+if TYPE_CHECKING:  # pandas is imported where frames are built: the Snakefile imports the names
+    import pandas as pd
 
 GENERATED_TASKS = ("arith-one-step", "arith-two-step", "arith-distractor")
 ARITHMETIC_TASKS = (*GENERATED_TASKS, *math_hub.MATH_HUB_TASKS)
@@ -101,7 +104,7 @@ def template(text: str, equation: str) -> str | None:
     numbers = _values(text)
     out = []
     for token in equation.split():
-        if token not in "+-*/()":
+        if token not in ("+", "-", "*", "/", "(", ")"):
             if float(token) not in numbers:
                 return None
             token = f"n{numbers.index(float(token))}"
@@ -115,8 +118,12 @@ def _values(text: str) -> list[float]:
 
 def _numbers(key: str, rng: np.random.Generator) -> tuple[int, ...]:
     """Operands that keep every answer a positive whole number."""
-    small = lambda: int(rng.integers(2, 10))  # noqa: E731
-    big = lambda: int(rng.integers(10, 60))  # noqa: E731
+    def small() -> int:
+        return int(rng.integers(2, 10))
+
+    def big() -> int:
+        return int(rng.integers(10, 60))
+
     if key == "n0 - n1":
         b = big()
         return b + big(), b
@@ -140,7 +147,7 @@ def _numbers(key: str, rng: np.random.Generator) -> tuple[int, ...]:
         c = small()
         a = c * small()
         return a, c * small(), c
-    return big(), big(), big()
+    return big(), big(), big()  # sums: any operands (a one-step sum uses the first two)
 
 
 def _problem(key: str, phrasings: list[str], rng: np.random.Generator) -> dict:
@@ -174,6 +181,8 @@ def generate_problems(task: str, count: int, seed: int) -> pd.DataFrame:
     if task not in GENERATED_TASKS:
         raise ValueError(f"generated arithmetic task {task!r} is unknown "
                          f"(known: {', '.join(GENERATED_TASKS)})")
+    import pandas as pd
+
     rng = np.random.default_rng([seed, GENERATED_TASKS.index(task)])
     families = {**ONE_STEP, **TWO_STEP} if task == "arith-two-step" else ONE_STEP
     keys = list(families)
@@ -190,6 +199,8 @@ def as_classification(problems: pd.DataFrame, test: pd.DataFrame | None = None,
     """Text-task examples labelled by equation template, the label names being every template of
     `problems` and `test` (the official test set, if any) in sorted order. Problems a template
     cannot express are dropped and counted."""
+    import pandas as pd
+
     parts = [_templated(frame, log) for frame in (problems, test) if frame is not None]
     names = sorted(set().union(*(part["template"] for part in parts)))
 
@@ -221,6 +232,8 @@ def load_arithmetic_task(task: str, generated: dict,
         return as_classification(generate_problems(task, generated["problems"],
                                                    generated["seed"]), log=log)
     if task == "svamp":
+        import pandas as pd
+
         train = pd.concat([math_hub.load_math_problems(t, log) for t in ("mawps", "asdiv-a")],
                           ignore_index=True)
         return as_classification(train, math_hub.load_math_problems(task, log), log)
@@ -228,12 +241,3 @@ def load_arithmetic_task(task: str, generated: dict,
     train, test = problems[problems["split"] == "train"], problems[problems["split"] == "test"]
     return as_classification(train, test, log) if len(train) else as_classification(test, log=log)
 
-
-def split_arithmetic_task(params: dict, task: str, out_dir: str) -> None:
-    """Write an arithmetic task's splits by the text tasks' rule, as JSON lines."""
-    generated = params["arithmetic"]["generated"]
-    source = load_arithmetic_task(task, generated)
-    frames = data.make_splits(source, params["data"], params["data"]["seed"], task)
-    data.write_splits(out_dir, frames, source.label_names,
-                      {"task": task, "seed": params["data"]["seed"], "settings": params["data"],
-                       "generated": generated})

@@ -174,7 +174,7 @@ def _json_or_text(value: str):
 
 def run(args: argparse.Namespace) -> int:
     """Run one subcommand; its exit status (0 unless the subcommand says otherwise)."""
-    from . import arithmetic, stages
+    from . import stages
 
     params = load_params(args.params, args.profile)
     if args.threads:
@@ -190,8 +190,6 @@ def run(args: argparse.Namespace) -> int:
             state = "from the hub (paper profile)" if hub else (
                 "installed" if row["installed"] else "MISSING: make setup")
             print(f"{row['kind']:9} {row['name']:18} {row['source']:32} {state}")
-    elif args.command == "split" and args.task in arithmetic.ARITHMETIC_TASKS:
-        arithmetic.split_arithmetic_task(params, args.task, args.out_dir)
     elif args.command == "split":
         stages.split_task(params, args.task, args.out_dir)
     elif args.command == "prune":

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import yaml
 
-from . import claims, data, evaluate, finetune, images, levels, masks, sources
+from . import arithmetic, claims, data, evaluate, finetune, images, levels, masks, sources
 from .io import (
     ArtefactError,
     atomic_path,
@@ -36,7 +36,11 @@ def split_task(params: dict, task: str, out_dir: str | Path) -> None:
         arrays = data.make_image_splits(source, params["data"], params["data"]["seed"], task)
         data.write_image_splits(out_dir, arrays, source.label_names, info)
         return
-    source = sources.load_task(task)
+    if task in arithmetic.ARITHMETIC_TASKS:
+        info["generated"] = params["arithmetic"]["generated"]
+        source = arithmetic.load_arithmetic_task(task, info["generated"])
+    else:
+        source = sources.load_task(task)
     frames = data.make_splits(source, params["data"], params["data"]["seed"], task)
     data.write_splits(out_dir, frames, source.label_names, info)
 

@@ -106,13 +106,11 @@ def objective_loss(objective: str, modules: dict, images: torch.Tensor, labels: 
 
 
 @torch.no_grad()
-def initial_center(objective: str, modules: dict, data: dict, settings: dict) -> torch.Tensor:
+def initial_center(modules: dict, data: dict, settings: dict) -> torch.Tensor:
     """DINO starts its centre at zero, forgotten within ten steps of a run of 10^5. Over a few
     hundred steps that start would leave the first checkpoints' targets uncentred, so the
     held-out loss would have no baseline to fall from; the centre starts instead at the
     teacher's mean output on the first batch's global views."""
-    if objective != "dino":
-        return torch.zeros(settings["dino"]["out_dim"])
     index = batch_indices(0, len(data["labels"]), settings["batch_size"], settings["seed"])
     x = normalized(data["images"][index], settings["model"]["image_size"],
                    data["images"].shape[1])
@@ -220,12 +218,14 @@ def run(objective: str, data: dict, heldout: dict, num_labels: int, settings: di
     student = {k: v for k, v in modules.items() if not k.startswith("teacher")}
     trained = torch.nn.ModuleDict(student)  # what AdamW updates
     optimizer = adamw(trained, settings["learning_rate"], settings["weight_decay"])
-    center = initial_center(objective, modules, data, settings)
+    center = torch.zeros(settings["dino"]["out_dim"])
     point = resume_point(work, fingerprint)
     if point is None:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         start = 0
+        if objective == "dino":
+            center.copy_(initial_center(modules, data, settings))
         history = [{"step": 0, "train_loss": None,
                     **heldout_metrics(objective, modules, center, heldout, settings)}]
         _checkpoint(objective, modules, trained, optimizer, center, work, 0, fingerprint, history)

@@ -4,7 +4,6 @@ import os
 import sys
 from pathlib import Path
 
-from essential_sparsity.arithmetic import ARITHMETIC_TASKS
 from essential_sparsity.images import IMAGE_TASKS
 from essential_sparsity.levels import (
     LTH,

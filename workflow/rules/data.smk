@@ -25,34 +25,6 @@ rule split_task:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
 
-# Arithmetic word problems (Figure 4) split by the same rule, labelled by equation template;
-# the default profile's are generated here (arithmetic.generated).
-
-
-rule split_arithmetic:
-    output:
-        train=f"{DATA}/train.jsonl",
-        validation=f"{DATA}/validation.jsonl",
-        test=f"{DATA}/test.jsonl",
-        meta=f"{DATA}/meta.json",
-    input:
-        code("arithmetic", "math_hub", "sources", "data"),
-    params:
-        cli=CLI,
-        data=config["data"],
-        generated=config["arithmetic"]["generated"],
-    conda:
-        ENV
-    log:
-        "logs/split/{task}.log",
-    wildcard_constraints:
-        task="|".join(ARITHMETIC_TASKS),
-    benchmark:
-        "results/benchmarks/split_arithmetic/{task}.tsv"
-    shell:
-        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
-
-
 # Image tasks split by the same rule into uint8 tensors; the pre-training task of the vision
 # transformers (vision.pretrain.task) is read whole by its own stage and never split here.
 
@@ -84,11 +56,3 @@ rule data:
     input:
         expand(rules.split_task.output, task=TASKS),
         expand(rules.split_images.output, task=VISION["tasks"]),
-
-
-# Figure 4's tasks; not yet part of `data` (Figure 4's fine-tuning stages are not built yet).
-
-
-rule arithmetic_data:
-    input:
-        expand(rules.split_arithmetic.output, task=config["arithmetic"]["tasks"]),
