@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from test_sources import use_cache
 
 from essential_sparsity import arithmetic, math_hub, stages
+from essential_sparsity.io import ArtefactError
 from essential_sparsity.params import ParamsError, finetune_settings, load_params, resolve
 
 
@@ -96,3 +97,53 @@ def test_arithmetic_params_are_checked_and_applied():
     raw = {**params, "arithmetic": {**params["arithmetic"], "tasks": ["gsm8k"]}}
     with pytest.raises(ParamsError, match="arithmetic"):
         resolve(raw, "default")
+
+
+def write_runs(directory, task: str, values: dict[float, float]) -> list[str]:
+    """metrics.json of one model's OMP runs on a task, one per sparsity."""
+    paths = []
+    for sparsity, value in values.items():
+        path = directory / task / f"{sparsity:g}" / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({
+            "model": "minilm-l6", "task": task, "method": "omp-global", "sparsity": sparsity,
+            "seed": 0, "metric": "accuracy", "value": value, "validation_value": value,
+            "test_loss": 1.0, "test_examples": 1000, "steps": 32, "wall_time_s": 1.0,
+            "scope_sparsity": sparsity}))
+        paths.append(str(path))
+    return paths
+
+
+def test_the_tables_name_each_dataset_and_flag_the_stand_ins(tmp_path):
+    """Figure 4's tables: a generated and a hub task side by side, each with the paper's dataset,
+    the drop from its own dense run and its essential sparsity; a run of another task is
+    refused."""
+    params = load_params("params.yaml")
+    params["arithmetic"]["tasks"] = ["arith-one-step", "svamp"]
+    metrics = write_runs(tmp_path, "arith-one-step", {0.0: 90.0, 0.2: 89.5, 0.4: 88.5})
+    metrics += write_runs(tmp_path, "svamp", {0.0: 40.0, 0.2: 39.8, 0.4: 39.5})
+    out = {name: tmp_path / f"{name}.csv" for name in
+           ("runs", "drop_vs_sparsity", "essential_sparsity")}
+    tables = stages.arithmetic_tables(params, metrics, out)
+    essential = tables["essential_sparsity"].set_index("task")
+    assert essential.loc["arith-one-step", "essential_sparsity"] == 0.2  # 1.5 points at 0.4
+    assert essential.loc["svamp", "essential_sparsity"] == 0.4
+    assert essential["dataset"].to_dict() == {"arith-one-step": "MAWPS", "svamp": "SVAMP"}
+    assert essential["generated"].to_dict() == {"arith-one-step": True, "svamp": False}
+    drops = tables["drop_vs_sparsity"]
+    assert drops.loc[drops["sparsity"] == 0.4, "drop"].round(6).tolist() == [1.5, 0.5]
+    assert all(path.is_file() for path in out.values())
+    with pytest.raises(ArtefactError, match="bbc-news are not arithmetic runs"):
+        stages.arithmetic_tables(params, metrics + write_runs(tmp_path, "bbc-news", {0.0: 1.0}),
+                                 out)
+
+
+def test_the_sources_listing_names_every_arithmetic_task(capsys):
+    from essential_sparsity.cli import main
+
+    assert main(["--params", "params.yaml", "sources"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    arithmetic_rows = {row[1]: " ".join(row[2:]) for row in listed if row[0] == "arithmetic"}
+    assert set(arithmetic_rows) == set(arithmetic.ARITHMETIC_TASKS)
+    assert arithmetic_rows["arith-distractor"].startswith("generated, as SVAMP")
+    assert arithmetic_rows["svamp"].startswith("hub MU-NLPC/Calc-svamp")

@@ -141,3 +141,18 @@ def test_an_edited_metric_and_a_truncated_checkpoint_are_caught(built, capsys):
                for line in problems), problems
     assert main(["audit", "--root", str(built)]) == 1
     assert len(capsys.readouterr().out.strip().splitlines()) == len(problems)
+
+
+def test_each_runs_table_answers_for_its_own_tasks(built):
+    """Figure 4's runs sit beside Figure 2's under results/finetune: each table must hold its
+    own runs, and neither is blamed for the other's."""
+    run = next(built.glob("results/finetune/**/metrics.json"))
+    other = built / "results" / "finetune" / "tiny" / "arith-one-step" / "omp-global" / "0.5"
+    other = other / "seed-0" / "metrics.json"
+    other.parent.mkdir(parents=True)
+    other.write_text(json.dumps({**json.loads(run.read_text()), "task": "arith-one-step"}))
+    table = built / "results" / "tables" / "arithmetic_runs.csv"
+    write_csv(table, evaluate.runs_table([other]))
+    assert audit(built) == []
+    write_csv(table, evaluate.runs_table([other]).iloc[:0])
+    assert audit(built) == [f"{table}: lacks the run {other}"]

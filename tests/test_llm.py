@@ -55,6 +55,24 @@ def test_unstructured_pruners_remove_exactly_round_s_n(rows, groups, sparsity, m
         assert torch.equal(pruned[keep], weight[keep])
 
 
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 10), cols=st.integers(1, 40), levels=st.integers(1, 5),
+       sparsity=st.floats(0, 0.99), seed=st.integers(0, 2**16))
+def test_wanda_prunes_the_lowest_scores_of_each_row_ties_to_the_earlier_column(
+        rows, cols, levels, sparsity, seed):
+    """The partition-based selection against the plain definition, a stable sort of each row;
+    few distinct values make ties the rule, not the exception."""
+    generator = torch.Generator().manual_seed(seed)
+    weight = torch.randint(0, levels, (rows, cols), generator=generator).float()
+    keep, _ = llm_prune.wanda(weight, torch.ones(cols), sparsity)
+    counts = llm_prune._row_counts(rows, cols, sparsity)
+    order = torch.argsort(weight.abs(), dim=1, stable=True)
+    expected = torch.ones(rows, cols, dtype=torch.bool)
+    for row in range(rows):
+        expected[row, order[row, :counts[row]]] = False
+    assert torch.equal(keep, expected)
+
+
 @settings(max_examples=25, deadline=None)
 @given(rows=st.integers(1, 8), groups=st.integers(1, 6),
        pattern=st.sampled_from([(1, 4), (2, 4), (2, 8), (4, 8), (3, 4)]),

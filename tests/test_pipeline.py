@@ -26,11 +26,12 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_O
        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig03_vision_drop_vs_sparsity",
-           "fig05_nm_patterns", "fig06_sl_vs_ssl", "fig07_weight_distribution",
+           "fig04_arithmetic_drop_vs_sparsity", "fig05_nm_patterns", "fig06_sl_vs_ssl",
+           "fig07_weight_distribution",
            "fig08_pretraining_sparsity", "fig08_pretraining_loss",
            "fig09_lth_vs_omp", "fig10_mask_similarity", "fig11_llm_one_shot")
 TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "fig01_mask",
-                "corpus", "llm", "pretrain", "vision",
+                "corpus", "llm", "pretrain", "vision", "arithmetic",
                 *(name.split("_")[0] for name in FIGURES)}
 
 pytestmark = pytest.mark.slow
@@ -157,6 +158,20 @@ def test_both_vision_objectives_pre_train_and_fine_tune_at_every_level(built):
     drops = csv_dicts(built / "results/tables/vision_drop_vs_sparsity.csv")
     assert len(drops) == len(vision["models"]) * len(vision["tasks"]) * len(vision["sparsities"])
     assert not list((built / "results/vision").glob("*.partial"))
+
+
+def test_arithmetic_tasks_fine_tune_at_every_level_as_labelled_stand_ins(built):
+    """Figure 4's table: every model on every arithmetic task at every sparsity, each row naming
+    the paper's dataset its generated task stands in for."""
+    params = load_params(built / "params.yaml", "smoke")
+    arithmetic = params["arithmetic"]
+    drops = csv_dicts(built / "results/tables/arithmetic_drop_vs_sparsity.csv")
+    assert len(drops) == (len(params["sources"]["models"]) * len(arithmetic["tasks"])
+                          * len(arithmetic["sparsities"]))
+    assert {(r["task"], r["dataset"], r["generated"]) for r in drops} == {
+        ("arith-two-step", "ASDiv-A", "True")}
+    meta = json.loads((built / "results/data/arith-two-step/meta.json").read_text())
+    assert meta["generated"] == arithmetic["generated"]
 
 
 def test_the_audit_passes_on_the_built_pipeline(built):

@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # pandas is imported where frames are built: the Snakefile im
 
 GENERATED_TASKS = ("arith-one-step", "arith-two-step", "arith-distractor")
 ARITHMETIC_TASKS = (*GENERATED_TASKS, *math_hub.MATH_HUB_TASKS)
+# The paper's dataset each task is, or (generated) stands in for: Figure 4's panel titles.
+DATASETS = {"arith-one-step": "MAWPS", "arith-two-step": "ASDiv-A", "arith-distractor": "SVAMP",
+            "mawps": "MAWPS", "asdiv-a": "ASDiv-A", "svamp": "SVAMP"}
 # A number in a problem's text, thousands separators allowed ("3,300").
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 
@@ -97,6 +100,16 @@ TWO_STEP = {
 }
 DISTRACTORS = ["{B} is {d} years old.", "The shop opened {d} years ago.",
                "{B} lives {d} miles away.", "{B} also owns {d} pets."]
+def available_sources() -> list[dict]:
+    """One row per arithmetic task, as `sources.available_sources`: the generated stand-ins
+    need nothing installed, the hub tasks the paper profile's network or cache."""
+    rows = [{"kind": "arithmetic", "name": task, "source": f"generated, as {DATASETS[task]}",
+             "installed": True} for task in GENERATED_TASKS]
+    rows += [{"kind": "arithmetic", "name": task, "source": f"hub {entry['repo']}",
+              "installed": True} for task, entry in math_hub.MATH_HUB_TASKS.items()]
+    return rows
+
+
 def template(text: str, equation: str) -> str | None:
     """The equation with each number replaced by `n<i>`, i its first position among the text's
     numbers; None when the equation uses a number the text does not state (a constant such as

@@ -4,8 +4,8 @@ not run the pipeline.
 A mask claims a sparsity (its JSON report and target), nesting inside the masks of lower sparsity
 of the same model and method (OMP and random grids, LTH rounds) and, for N:M methods, N kept in
 every M. A fine-tuned checkpoint claims that the weights its mask removed are still exactly zero.
-The fine-tuning table claims to hold each run's metrics.json. Each broken claim is one line naming
-the file; an unreadable artefact is one too.
+The fine-tuning runs tables (Figure 2's and Figure 4's) claim to hold each of their runs'
+metrics.json. Each broken claim is one line naming the file; an unreadable artefact is one too.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from .arithmetic import ARITHMETIC_TASKS
 from .evaluate import RUN_COLUMNS
 from .io import ArtefactError, read_json, read_tensors
 from .levels import parse_nm
@@ -138,8 +140,23 @@ def _checkpoints(root: Path) -> list[str]:
     return problems
 
 
-def table_problems(table_path: Path, metric_files: list[Path]) -> list[str]:
-    """finetune_runs.csv holds exactly the runs' metrics.json values (to its 6 digits)."""
+def _in_finetune_runs(table: pd.DataFrame, key: tuple) -> bool:
+    """Figure 2's table: every run of its models on the text tasks (not those pre-trained here,
+    not the arithmetic tasks)."""
+    return key[0] in set(table["model"]) and key[1] not in ARITHMETIC_TASKS
+
+
+def _in_arithmetic_runs(_table: pd.DataFrame, key: tuple) -> bool:
+    return key[1] in ARITHMETIC_TASKS
+
+
+RUN_TABLES = {"finetune_runs.csv": _in_finetune_runs, "arithmetic_runs.csv": _in_arithmetic_runs}
+
+
+def table_problems(table_path: Path, metric_files: list[Path],
+                   belongs: Callable[[pd.DataFrame, tuple], bool]) -> list[str]:
+    """A runs table holds exactly the metrics.json values (to its 6 digits) of the runs that
+    belong in it."""
     try:
         table = pd.read_csv(table_path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -165,9 +182,8 @@ def table_problems(table_path: Path, metric_files: list[Path]) -> list[str]:
             if isinstance(theirs, float | int) and not math.isclose(ours, theirs, rel_tol=1e-5):
                 problems.append(f"{table_path}: {column} of {key} is {ours}, {path} says "
                                 f"{theirs}")
-    models = set(table["model"])
     problems += [f"{table_path}: lacks the run {path}" for key, (path, _) in runs.items()
-                 if key[0] in models]
+                 if belongs(table, key)]
     return problems
 
 
@@ -175,7 +191,9 @@ def audit(root: str | Path) -> list[str]:
     """Every violation under root's results/, one line each; empty when everything holds."""
     root = Path(root)
     problems = _masks(root) + _checkpoints(root)
-    table = root / "results" / "tables" / "finetune_runs.csv"
-    if table.is_file():
-        problems += table_problems(table, sorted(root.glob("results/finetune/**/metrics.json")))
+    runs = sorted(root.glob("results/finetune/**/metrics.json"))
+    for name, belongs in RUN_TABLES.items():
+        table = root / "results" / "tables" / name
+        if table.is_file():
+            problems += table_problems(table, runs, belongs)
     return problems

@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-json", required=True)
     p.add_argument("runs", nargs="+")
 
+    p = sub.add_parser("arithmetic-tables", help="Figure 4's tables from the arithmetic runs")
+    for name in ("runs", "drop-vs-sparsity", "essential-sparsity"):
+        p.add_argument(f"--{name}", required=True, dest=name.replace("-", "_"))
+    p.add_argument("metrics", nargs="+")
+
     p = sub.add_parser("similarity", help="Figure 10's table: cosine similarity of masks")
     p.add_argument("--out", required=True)
     p.add_argument("lth_masks", nargs="+")
@@ -184,12 +189,13 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "check":
         print(json.dumps(params, indent=2))
     elif args.command == "sources":
+        from .arithmetic import available_sources as arithmetic_sources
         from .sources import available_sources
-        for row in available_sources():
+        for row in available_sources() + arithmetic_sources():
             hub = row["source"].startswith("hub ")
             state = "from the hub (paper profile)" if hub else (
                 "installed" if row["installed"] else "MISSING: make setup")
-            print(f"{row['kind']:9} {row['name']:18} {row['source']:32} {state}")
+            print(f"{row['kind']:10} {row['name']:18} {row['source']:32} {state}")
     elif args.command == "split":
         stages.split_task(params, args.task, args.out_dir)
     elif args.command == "prune":
@@ -265,6 +271,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "tables":
         print(stages.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
               .to_string(index=False))
+    elif args.command == "arithmetic-tables":
+        out = {"runs": args.runs, "drop_vs_sparsity": args.drop_vs_sparsity,
+               "essential_sparsity": args.essential_sparsity}
+        tables = stages.arithmetic_tables(params, args.metrics, out)
+        print(tables["essential_sparsity"].to_string(index=False))
     elif args.command == "similarity":
         stages.mask_similarity(params, args.lth_masks, args.out)
     elif args.command == "claims":

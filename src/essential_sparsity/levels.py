@@ -5,7 +5,9 @@ of one (model, task, seed) are: every grid method at every nonzero grid sparsity
 (sparsity 0, under the first grid method, whose mask keeps everything), every N:M pattern at its
 own sparsity, and every LTH round. A causal LM's one-shot runs (`llm_levels`) are every method at
 every sparsity and N:M pattern. The BERTs pre-trained from scratch on data subsets
-(`pretrain_models`) are pruned by the first grid method at `pretrain.sparsities` only.
+(`pretrain_models`) are pruned by the first grid method at `pretrain.sparsities` only, the
+vision transformers at `vision.sparsities` and every model on the arithmetic tasks at
+`arithmetic.sparsities`.
 """
 
 from __future__ import annotations
@@ -96,11 +98,21 @@ def vision_pretrain_settings(params: dict) -> dict:
     return {k: v for k, v in params["vision"]["pretrain"].items() if k != "threads"}
 
 
-def pretrain_levels(params: dict) -> list[tuple[str, str]]:
-    """(method, sparsity) of every fine-tuning run of a pre-trained-from-scratch model: the
-    first grid method (OMP) at each of pretrain.sparsities, sparsity 0 the dense run."""
+def _first_method_at(params: dict, sparsities: list[float]) -> list[tuple[str, str]]:
+    """(method, sparsity) of runs pruned by the first grid method (OMP) at each sparsity,
+    sparsity 0 being the dense run."""
     method = params["prune"]["methods"][0]
-    return [(method, format_sparsity(s)) for s in params["pretrain"]["sparsities"]]
+    return [(method, format_sparsity(s)) for s in sparsities]
+
+
+def pretrain_levels(params: dict) -> list[tuple[str, str]]:
+    """(method, sparsity) of every fine-tuning run of a pre-trained-from-scratch model."""
+    return _first_method_at(params, params["pretrain"]["sparsities"])
+
+
+def arithmetic_levels(params: dict) -> list[tuple[str, str]]:
+    """(method, sparsity) of every fine-tuning run of a model on an arithmetic task (Figure 4)."""
+    return _first_method_at(params, params["arithmetic"]["sparsities"])
 
 
 # Vision transformers and their pre-training objective. vit-sl and vit-ssl are pre-trained here
@@ -116,7 +128,5 @@ def vision_pretrained(params: dict) -> list[str]:
 
 
 def vision_levels(params: dict) -> list[tuple[str, str]]:
-    """(method, sparsity) of every fine-tuning run of a vision model: the first grid method
-    (OMP) at each of vision.sparsities, sparsity 0 the dense run."""
-    method = params["prune"]["methods"][0]
-    return [(method, format_sparsity(s)) for s in params["vision"]["sparsities"]]
+    """(method, sparsity) of every fine-tuning run of a vision model."""
+    return _first_method_at(params, params["vision"]["sparsities"])

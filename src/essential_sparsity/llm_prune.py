@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from . import masks
@@ -80,16 +82,20 @@ def _block_outputs(block: torch.nn.Module, hidden: torch.Tensor, kwargs: dict,
 def _input_statistics(block, hidden, kwargs, linears, method,
                       batch_size: int) -> dict[str, torch.Tensor]:
     """Per matrix, what its pruner needs of its inputs X (tokens x inputs): Wanda the squared
-    column norms sum(X**2), SparseGPT the Hessian 2 X^T X / tokens of the layer-wise problem."""
+    column norms sum(X**2), SparseGPT the Hessian 2 X^T X / tokens of the layer-wise problem.
+    Matrices that read the same input (query, key and value; gate and up) share one product."""
     stats: dict[str, torch.Tensor] = {}
+    last: dict = {"input": None}
+
+    def of_input(inputs: torch.Tensor) -> torch.Tensor:
+        if last["input"] is not inputs:
+            x = inputs.detach().reshape(-1, inputs.shape[-1]).float()
+            last.update(input=inputs, stat=(x * x).sum(0) if method == "wanda" else x.T @ x)
+        return last["stat"]
 
     def make_hook(name):
         def hook(_module, args, _output):
-            x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
-            if method == "wanda":
-                stats[name] = stats.get(name, 0) + (x * x).sum(0)
-            else:
-                stats[name] = stats.get(name, 0) + x.T @ x
+            stats[name] = stats.get(name, 0) + of_input(args[0])
         return hook
 
     handles = [linear.register_forward_hook(make_hook(name)) for name, linear in linears.items()]
@@ -113,11 +119,18 @@ def _row_counts(rows: int, cols: int, sparsity: float) -> torch.Tensor:
 
 
 def _keep_lowest(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Keep-mask pruning the counts[r] lowest scores of each row r (ties: earlier column)."""
-    order = torch.argsort(scores, dim=1, stable=True)
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(scores.shape[1])
-                                            .expand_as(order).contiguous())
-    return rank >= counts.unsqueeze(1)
+    """Keep-mask pruning the counts[r] lowest scores of each row r (ties: earlier column).
+
+    Each row's threshold comes from numpy's linear-time partition, not a sort: a stable torch
+    argsort costs ten times as much on CPU and was a third of Wanda's and SparseGPT's time."""
+    kth = sorted({max(int(c) - 1, 0) for c in counts.unique()})
+    parted = torch.from_numpy(np.partition(scores.detach().cpu().numpy(), kth, axis=1))
+    threshold = parted.gather(1, (counts - 1).clamp(min=0).unsqueeze(1)).to(scores.device)
+    threshold[counts == 0] = -math.inf
+    below = scores < threshold
+    tied = scores == threshold
+    need = counts.to(scores.device).unsqueeze(1) - below.sum(1, keepdim=True)
+    return ~(below | (tied & (tied.cumsum(1) <= need)))
 
 
 def _keep_nm(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
@@ -176,11 +189,9 @@ def sparsegpt(weight: torch.Tensor, hessian: torch.Tensor, sparsity: float,
         d = torch.diag(h1)
         err = torch.zeros_like(block)
         if not nm:
-            saliency = (block ** 2 / d.unsqueeze(1) ** 2).reshape(-1)
-            block_keep = torch.ones(saliency.numel(), dtype=torch.bool)
-            block_keep[torch.argsort(saliency.view(-1, rows).T.reshape(-1), stable=True)
-                       [: counts[index]]] = False
-            keep[:, start:stop] = block_keep.view(rows, -1)
+            saliency = (block ** 2 / d.unsqueeze(1) ** 2).T.reshape(1, -1)
+            keep[:, start:stop] = _keep_lowest(saliency, torch.tensor([counts[index]])
+                                               ).view(rows, -1)
         for i in range(stop - start):
             if nm and i % nm[1] == 0:
                 group = block[i:i + nm[1]] ** 2 / d[i:i + nm[1]].unsqueeze(1) ** 2

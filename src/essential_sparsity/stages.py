@@ -184,6 +184,26 @@ def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
     return essential
 
 
+def arithmetic_tables(params: dict, metric_files: list[str],
+                      out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
+    """Figure 4's tables: every arithmetic run, drop vs sparsity and essential sparsity, each row
+    with the paper's dataset the task is or, when generated, stands in for."""
+    runs = evaluate.runs_table(metric_files)
+    unknown = sorted(set(runs["task"]) - set(params["arithmetic"]["tasks"]))
+    if unknown:
+        raise ArtefactError(f"runs on {unknown[0]} are not arithmetic runs of this profile "
+                            f"({', '.join(params['arithmetic']['tasks'])})")
+    drops = evaluate.drop_table(runs)
+    tables = {"runs": runs, "drop_vs_sparsity": drops,
+              "essential_sparsity": evaluate.essential_sparsity(
+                  drops, params["evaluate"]["epsilon"])}
+    for name, frame in tables.items():
+        frame.insert(2, "dataset", frame["task"].map(arithmetic.DATASETS))
+        frame.insert(3, "generated", frame["task"].isin(arithmetic.GENERATED_TASKS))
+        write_csv(out[name], frame)
+    return tables
+
+
 def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Path) -> None:
     """Figure 10's table: cosine similarity of every LTH mask with the OMP mask of the same model
     and sparsity (computed here from the pre-trained weights, since LTH levels need not lie on the

@@ -4,9 +4,11 @@ import os
 import sys
 from pathlib import Path
 
+from essential_sparsity.arithmetic import ARITHMETIC_TASKS
 from essential_sparsity.images import IMAGE_TASKS
 from essential_sparsity.levels import (
     LTH,
+    arithmetic_levels,
     finetune_levels,
     llm_levels,
     lth_levels,
@@ -78,6 +80,8 @@ VISION = config["vision"]
 VISION_HERE = vision_pretrained(config)  # vision models pre-trained here (vit-sl, vit-ssl)
 VISION_LEVELS = vision_levels(config)  # (method, sparsity) of their fine-tuning runs
 VISION_RUN = "results/vision/{model}"
+ARITHMETIC = config["arithmetic"]
+ARITHMETIC_LEVELS = arithmetic_levels(config)  # (method, sparsity) of their fine-tuning runs
 
 
 def code(*modules):
@@ -110,6 +114,11 @@ def vision_metrics():
     return run_metrics(models=VISION["models"], tasks=VISION["tasks"], levels=VISION_LEVELS)
 
 
+def arithmetic_metrics():
+    """metrics.json of the fine-tuning runs of every model on every arithmetic task."""
+    return run_metrics(tasks=ARITHMETIC["tasks"], levels=ARITHMETIC_LEVELS)
+
+
 def pretraining_run(model):
     """The pre-training run (directory, last step) a model comes from, or None for packaged and
     hub models."""
@@ -133,9 +142,12 @@ def model_location(wildcards):
 
 
 def task_data(wildcards):
-    """A task's split files: JSON lines of text, or uint8 image tensors."""
+    """A task's split files: JSON lines of text (arithmetic problems too), or uint8 image
+    tensors."""
     if wildcards.task in IMAGE_TASKS:
         return rules.split_images.output
+    if wildcards.task in ARITHMETIC_TASKS:
+        return rules.split_arithmetic.output
     return rules.split_task.output
 
 

@@ -52,7 +52,37 @@ rule split_images:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
 
+# Arithmetic word problems (Figure 4) split by the same rule: generated stand-ins in the default
+# profile, MAWPS, ASDiv-A and SVAMP from the hub in the paper profile, each problem labelled by
+# its equation's template.
+
+
+rule split_arithmetic:
+    output:
+        train=f"{DATA}/train.jsonl",
+        validation=f"{DATA}/validation.jsonl",
+        test=f"{DATA}/test.jsonl",
+        meta=f"{DATA}/meta.json",
+    input:
+        code("sources", "data", "arithmetic", "math_hub"),
+    params:
+        cli=CLI,
+        data=config["data"],
+        generated=ARITHMETIC["generated"],
+    wildcard_constraints:
+        task="|".join(ARITHMETIC_TASKS),
+    conda:
+        ENV
+    log:
+        "logs/split/{task}.log",
+    benchmark:
+        "results/benchmarks/split_arithmetic/{task}.tsv"
+    shell:
+        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+
+
 rule data:
     input:
         expand(rules.split_task.output, task=TASKS),
         expand(rules.split_images.output, task=VISION["tasks"]),
+        expand(rules.split_arithmetic.output, task=ARITHMETIC["tasks"]),

@@ -58,7 +58,7 @@ rule claims:
                 rules.mask_similarity.output[0], rules.llm_table.output[0],
                 rules.pretrain_tables.output.zero_weights, rules.pretrain_tables.output.drops,
                 rules.vision_tables.output.zero_weights, rules.vision_tables.output.drops,
-                rules.vision_tables.output.essential],
+                rules.vision_tables.output.essential, rules.arithmetic_tables.output.essential],
         code=code("claims"),
     params:
         cli=CLI,
@@ -98,6 +98,7 @@ rule tables:
         rules.llm_table.output,
         rules.pretrain_tables.output,
         rules.vision_tables.output,
+        rules.arithmetic_tables.output,
         rules.mask_similarity.output,
         rules.claims.output,
         expand(rules.mask_table.output, **FIG01),

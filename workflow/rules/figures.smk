@@ -6,6 +6,7 @@ NAMES = {
     "fig01": "fig01_pruned_weights",
     "fig02": "fig02_drop_vs_sparsity",
     "fig03": "fig03_vision_drop_vs_sparsity",
+    "fig04": "fig04_arithmetic_drop_vs_sparsity",
     "fig05": "fig05_nm_patterns",
     "fig06": "fig06_sl_vs_ssl",
     "fig07": "fig07_weight_distribution",
@@ -82,6 +83,28 @@ rule draw_fig03:
         "logs/figures/fig03.log",
     benchmark:
         "results/benchmarks/draw_fig03/fig03.tsv"
+    shell:
+        render(inputs=["drops", "essential"], params=["epsilon"])
+
+
+rule draw_fig04:
+    output:
+        **drawn("fig04"),
+    input:
+        notebook=notebook("fig04"),
+        drops=rules.arithmetic_tables.output.drops,
+        essential=rules.arithmetic_tables.output.essential,
+        code=code("render"),
+    params:
+        cli=CLI,
+        dpi=FIG["dpi"],
+        epsilon=json.dumps(config["evaluate"]["epsilon"]),
+    conda:
+        ENV
+    log:
+        "logs/figures/fig04.log",
+    benchmark:
+        "results/benchmarks/draw_fig04/fig04.tsv"
     shell:
         render(inputs=["drops", "essential"], params=["epsilon"])
 
@@ -275,6 +298,11 @@ rule fig02:
 rule fig03:
     input:
         FIGURES["fig03"],
+
+
+rule fig04:
+    input:
+        FIGURES["fig04"],
 
 
 rule fig05:

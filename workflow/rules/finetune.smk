@@ -2,8 +2,9 @@
 # LTH round), with the same settings at every sparsity; pruned weights stay exactly zero through
 # every optimizer step. LTH rounds prune the checkpoint further, so it is kept until they ran even
 # when finetune.save_checkpoint is false. Models pre-trained from scratch here fine-tune the same
-# way, with pretrain.finetune's overrides of the settings, and the vision transformers on the image
-# tasks with vision.finetune's.
+# way, with pretrain.finetune's overrides of the settings; the vision transformers fine-tune on the
+# image tasks with vision.finetune's, and every model on the arithmetic word problems with
+# arithmetic.finetune's.
 
 CHECKPOINT = f"{RUN}/model.safetensors"
 
@@ -40,3 +41,4 @@ rule finetune:
         run_metrics(),
         scratch_metrics(),
         vision_metrics(),
+        arithmetic_metrics(),

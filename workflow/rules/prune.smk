@@ -4,7 +4,8 @@
 # largest of every M consecutive weights of a row. One mask per (model, method, sparsity), shared by
 # every task; masks of one model and grid method are nested across sparsities. Models pre-trained
 # from scratch here (Figure 8) and the vision transformers pre-trained here (Figures 3, 6, 7) are
-# pruned from their last checkpoint the same way.
+# pruned from their last checkpoint the same way. The arithmetic runs (Figure 4) share the grid's
+# masks and add a prune job only at a sparsity the grid lacks.
 
 
 rule prune:
@@ -38,3 +39,5 @@ rule masks:
          for model in SCRATCH for method, sparsity in SCRATCH_LEVELS],
         [MASK.format(model=model, method=method, sparsity=sparsity)
          for model in VISION["models"] for method, sparsity in VISION_LEVELS],
+        [MASK.format(model=model, method=method, sparsity=sparsity)
+         for model in MODELS for method, sparsity in ARITHMETIC_LEVELS],
