@@ -15,7 +15,12 @@ SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: figures test setup corpora browser lint smoke pull clean-results benchmarks
 
+# A build killed mid-job leaves Snakemake's directory lock behind; with no Snakemake process
+# working in this directory it is stale, and clearing it lets the rerun continue (the killed jobs
+# rerun: see profiles/default/config.yaml).
 figures: setup
+	@for pid in $$(pgrep -x snakemake); do readlink /proc/$$pid/cwd; done | grep -qxF "$(CURDIR)" \
+		|| snakemake --unlock --quiet >/dev/null 2>&1 || true
 	dvc repro
 	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
 	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"

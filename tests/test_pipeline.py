@@ -11,13 +11,17 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from essential_sparsity.io import read_metadata, read_tensors
 from essential_sparsity.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,10 +80,8 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
             for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """A git repository of the project on the smoke profile, built with `dvc repro`."""
-    repo = tmp_path_factory.mktemp("built") / "repo"
+def smoke_repo(repo: Path) -> Path:
+    """A git repository of the project's sources on the smoke profile, nothing built."""
     for name in tracked_files():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
@@ -87,6 +89,13 @@ def built(tmp_path_factory) -> Path:
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "smoke", cwd=repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The smoke repository built with `dvc repro`."""
+    repo = smoke_repo(tmp_path_factory.mktemp("built") / "repo")
     sh("dvc", "repro", cwd=repo)
     return repo
 
@@ -172,6 +181,68 @@ def test_arithmetic_tasks_fine_tune_at_every_level_as_labelled_stand_ins(built):
         ("arith-two-step", "ASDiv-A", "True")}
     meta = json.loads((built / "results/data/arith-two-step/meta.json").read_text())
     assert meta["generated"] == arithmetic["generated"]
+
+
+def running_finetune_job(repo: Path, build: subprocess.Popen, timeout: float = 900) -> Path:
+    """The run directory of a fine-tuning job that has been running for a second: its log
+    exists (the shell opened it when the job started) and its metrics.json does not."""
+    logs = repo / "logs" / "finetune"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if build.poll() is not None:
+            raise AssertionError(f"the build ended ({build.returncode}) before a fine-tuning "
+                                 f"job was seen running")
+        for log in logs.rglob("*.log") if logs.is_dir() else []:
+            run = repo / "results" / "finetune" / log.relative_to(logs).with_suffix("")
+            if not (run / "metrics.json").exists() and time.time() - log.stat().st_mtime > 1:
+                return run
+        time.sleep(0.2)
+    raise AssertionError(f"no fine-tuning job started within {timeout:.0f} s")
+
+
+TIMINGS = ("wall_time_s", "train_time_s")
+
+
+def same_artefact(ours: Path, theirs: Path) -> bool:
+    """metrics.json: equal apart from wall times; safetensors: the same tensors and metadata
+    (the header's key order is the writer's hash-map order, not part of the content); any
+    other file: the same bytes."""
+    if ours.name == "metrics.json":
+        mine, reference = (json.loads(path.read_text()) for path in (ours, theirs))
+        return ({k: v for k, v in mine.items() if k not in TIMINGS}
+                == {k: v for k, v in reference.items() if k not in TIMINGS})
+    if ours.suffix == ".safetensors":
+        a, b = read_tensors(ours), read_tensors(theirs)
+        return (read_metadata(ours) == read_metadata(theirs) and a.keys() == b.keys()
+                and all(torch.equal(a[k], b[k]) for k in a))
+    return ours.read_bytes() == theirs.read_bytes()
+
+
+def test_a_build_killed_mid_job_resumes_to_the_same_artefacts(built, tmp_path):
+    """Kill `make figures` and every process it started while a fine-tuning job runs, then run
+    it again: the killed job left no metrics, and the resumed build ends up to date with the same
+    checkpoints, masks and metrics (apart from wall times) as the uninterrupted one, and with no
+    temporary file."""
+    repo = smoke_repo(tmp_path / "repo")
+    make = ("make", "figures", f"VENV={BIN.parent}")  # the set-up environment, not a new one
+    build = subprocess.Popen(make, cwd=repo, env=ENV, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        killed = running_finetune_job(repo, build)
+    finally:
+        os.killpg(build.pid, signal.SIGKILL)
+        build.wait()
+    assert not (killed / "metrics.json").exists()
+    sh(*make, cwd=repo)
+    assert "up to date" in sh("dvc", "status", cwd=repo).stdout
+    for part in ("results/finetune", "results/lth", "results/masks"):
+        ours = sorted(p.relative_to(repo) for p in (repo / part).rglob("*") if p.is_file())
+        theirs = sorted(p.relative_to(built) for p in (built / part).rglob("*") if p.is_file())
+        assert ours == theirs, part
+        for name in ours:
+            assert same_artefact(repo / name, built / name), name
+    assert (killed / "metrics.json").is_file()
+    assert not list((repo / "results").rglob("*.tmp")), "a temporary file was left behind"
 
 
 def test_the_audit_passes_on_the_built_pipeline(built):
