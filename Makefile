@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: figures test setup corpora browser lint smoke pull clean-results benchmarks
+.PHONY: figures test setup corpora browser slurm lint smoke pull clean-results benchmarks
 
 # A build killed mid-job leaves Snakemake's directory lock behind; with no Snakemake process
 # working in this directory it is stale, and clearing it lets the rerun continue (the killed jobs
@@ -25,13 +25,18 @@ figures: setup
 	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
 	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"
 
-test: setup browser
+test: setup browser slurm
 	pytest -q
 
 # Debian's Chromium: a test opens the report page in it, headless, and checks every image loaded.
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+# A one-node Slurm cluster on this machine (Debian's slurmctld, slurmd, slurm-client): a test runs
+# the smoke profile through the Slurm profile on it. A cluster that already answers is used as is.
+slurm:
+	@bash workflow/profiles/slurm/single-node.sh
 
 setup: $(STAMP) corpora
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models built from configs, and the project's params."""
+"""Shared fixtures: tiny models built from configs, the project's params, and the smoke build."""
 
 from __future__ import annotations
 
@@ -37,3 +37,18 @@ def params():
     from essential_sparsity.params import load_params
 
     return load_params(ROOT / "params.yaml", "smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory) -> dict:
+    """The smoke profile built by the README's `make figures`, killed while a fine-tuning job ran
+    and started again (a few minutes on 2 cores): the repository and the killed job's run."""
+    from smoke import killed_and_resumed_build, smoke_repo
+
+    repo = smoke_repo(tmp_path_factory.mktemp("built") / "repo")
+    return {"repo": repo, "killed": killed_and_resumed_build(repo)}
+
+
+@pytest.fixture(scope="session")
+def built(smoke_build) -> Path:
+    return smoke_build["repo"]

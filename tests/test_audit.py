@@ -5,19 +5,24 @@ edited metric, a truncated checkpoint)."""
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from contextlib import chdir
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from essential_sparsity import evaluate, masks
-from essential_sparsity.audit import audit
+from essential_sparsity import evaluate, masks, provenance
+from essential_sparsity.audit import audit, claim_problems
 from essential_sparsity.cli import main
 from essential_sparsity.io import write_json, write_tensors
+from essential_sparsity.params import load_params
 from essential_sparsity.scope import scope_weights
 from essential_sparsity.stages import write_csv
 
+ROOT = Path(__file__).resolve().parents[1]
 SPARSITIES = [0.0, 0.5, 0.7]
 
 
@@ -49,7 +54,19 @@ def built(tmp_path, tiny_bert) -> Path:
     write_json(run / "metrics.json", record)
     write_csv(tmp_path / "results" / "tables" / "finetune_runs.csv",
               evaluate.runs_table([run / "metrics.json"]))
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    record_everything(tmp_path)
     return tmp_path
+
+
+def record_everything(root: Path) -> None:
+    """A provenance record beside every artefact, as the pipeline's jobs leave them."""
+    settings = load_params(root / "params.yaml", "smoke")
+    context = provenance.job_context(settings, "test", {}, "cpu")
+    with chdir(root):
+        artefacts = [str(p.relative_to(root)) for pattern in provenance.ARTEFACTS
+                     for p in root.glob(pattern)]
+        provenance.write_records(artefacts, [], context, time.time())
 
 
 def rewrite_mask(path: Path, change) -> None:
@@ -81,7 +98,7 @@ def test_a_flipped_mask_bit_breaks_the_count_and_the_report(built):
         keep[index] = True
 
     rewrite_mask(path, flip)
-    problems = audit(built)
+    problems = claim_problems(built)
     assert any(line.startswith(f"{path}: prunes") and "its report says" in line
                for line in problems), problems
     assert any("not round(0.5" in line for line in problems), problems
@@ -98,7 +115,7 @@ def test_a_swap_that_keeps_the_count_still_breaks_nesting(built):
         keep[kept_index], keep[new_index] = False, True
 
     rewrite_mask(path, swap)
-    problems = audit(built)
+    problems = claim_problems(built)
     assert problems == [f"{path}: keeps 1 weights that {mask_path(built, 'omp-global', 0.5)} "
                         f"removed; masks of one model and method must be nested"]
 
@@ -113,7 +130,7 @@ def test_a_broken_n_m_group_is_caught(built):
         keep[kept], keep[removed] = False, True  # group 1 keeps 1, group 2 keeps 3
 
     rewrite_mask(path, move)
-    problems = audit(built)
+    problems = claim_problems(built)
     assert len(problems) == 1 and "does not keep 2 of every 4" in problems[0], problems
 
 
@@ -125,7 +142,7 @@ def test_a_pruned_weight_that_came_back_is_caught(built):
     key = next(k for k in state if k.endswith(name))
     state[key].view(-1)[int((~mask[name]).view(-1).nonzero()[0])] = 0.25
     save_file(state, str(checkpoint))
-    assert audit(built) == [f"{checkpoint}: 1 weights of {name} that "
+    assert claim_problems(built) == [f"{checkpoint}: 1 weights of {name} that "
                             f"{mask_path(built, 'omp-global', 0.5)} removed are not zero"]
 
 
@@ -139,6 +156,8 @@ def test_an_edited_metric_and_a_truncated_checkpoint_are_caught(built, capsys):
     assert any(line.startswith(f"{checkpoint}: corrupt safetensors") for line in problems)
     assert any("finetune_runs.csv: value of" in line and "71.25" in line and "91.25" in line
                for line in problems), problems
+    for edited in (metrics, checkpoint):
+        assert any(line.startswith(f"{edited}: changed since it was made") for line in problems)
     assert main(["audit", "--root", str(built)]) == 1
     assert len(capsys.readouterr().out.strip().splitlines()) == len(problems)
 
@@ -153,6 +172,71 @@ def test_each_runs_table_answers_for_its_own_tasks(built):
     other.write_text(json.dumps({**json.loads(run.read_text()), "task": "arith-one-step"}))
     table = built / "results" / "tables" / "arithmetic_runs.csv"
     write_csv(table, evaluate.runs_table([other]))
-    assert audit(built) == []
+    assert claim_problems(built) == []
     write_csv(table, evaluate.runs_table([other]).iloc[:0])
-    assert audit(built) == [f"{table}: lacks the run {other}"]
+    assert claim_problems(built) == [f"{table}: lacks the run {other}"]
+
+
+def dvc_records(root: Path, stage: str, out: str, entries: dict[str, str]) -> None:
+    """What `dvc repro` leaves for a directory output: its stage in dvc.lock, and the listing
+    of its files' MD5s in the cache."""
+    digest = "0123456789abcdef0123456789abcdef.dir"
+    listing = root / ".dvc" / "cache" / "files" / "md5" / digest[:2] / digest[2:]
+    listing.parent.mkdir(parents=True)
+    listing.write_text(json.dumps([{"md5": v, "relpath": k} for k, v in entries.items()]))
+    lock = {"schema": "2.0", "stages": {stage: {"outs": [{"path": out, "md5": digest}]}}}
+    (root / "dvc.lock").write_text(json.dumps(lock))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+
+
+def test_every_artefact_needs_a_provenance_record(built):
+    table = built / "results" / "tables" / "finetune_runs.csv"
+    provenance.record_path(table).unlink()
+    assert audit(built) == [f"{table}: no provenance record (finetune_runs.csv.prov.json or one "
+                            f"of a directory holding it); rebuild it"]
+
+
+def test_provenance_agrees_with_dvc_and_params_until_either_changes(built):
+    """A mask whose record matches dvc.lock and params.yaml passes; DVC's hash of another file,
+    or a prune setting edited after the mask was made, is one line each."""
+    mask = mask_path(built, "omp-global", 0.5)
+    relpath = str(mask.relative_to(built / "results" / "masks"))
+    dvc_records(built, "prune", "results/masks", {relpath: provenance.md5(mask)})
+    assert audit(built) == []
+    dvc_records_again = built / ".dvc"
+    shutil.rmtree(dvc_records_again)
+    dvc_records(built, "prune", "results/masks", {relpath: "f" * 32})
+    assert audit(built) == [f"{mask}: its record's MD5 {provenance.md5(mask)} is not the "
+                            f"{'f' * 32} that dvc.lock's prune stage recorded"]
+    params = built / "params.yaml"
+    params.write_text(params.read_text().replace("random_seed: 0", "random_seed: 1", 1))
+    assert any(line == f"{mask}: made with other prune than params.yaml's (profile smoke); "
+               f"rebuild it (dvc repro)" for line in audit(built))
+
+
+def test_a_changed_input_makes_its_outputs_stale(built):
+    mask = mask_path(built, "omp-global", 0.5)
+    metrics = next(built.glob("results/finetune/**/metrics.json"))
+    context = provenance.job_context(load_params(built / "params.yaml", "smoke"), "finetune",
+                                     {"seed": 0}, "cpu")
+    with chdir(built):
+        provenance.write_records([str(metrics.relative_to(built))],
+                                 [str(mask.relative_to(built))], context, time.time())
+    assert audit(built) == []
+    rewrite_mask(mask, lambda tensors: None)  # the same tensors, written again: same bytes
+    assert audit(built) == []
+    mask.write_bytes(mask.read_bytes() + b" ")
+    problems = audit(built)
+    assert f"{metrics}: its input {mask.relative_to(built)} changed since it was made" in problems
+    assert any(line.startswith(f"{mask}: changed since it was made") for line in problems)
+
+
+def test_a_directory_is_hashed_by_its_files_not_their_records(tmp_path):
+    run = tmp_path / "run"
+    (run / "step-1").mkdir(parents=True)
+    (run / "step-1" / "weights.bin").write_bytes(b"abc")
+    before = provenance.md5(run)
+    provenance.record_path(run / "step-1" / "weights.bin").write_text("{}")
+    assert provenance.md5(run) == before
+    (run / "step-1" / "weights.bin").write_bytes(b"abd")
+    assert provenance.md5(run) != before and before.endswith(".tree")

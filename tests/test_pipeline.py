@@ -1,34 +1,24 @@
 """The smoke profile through DVC and Snakemake end to end, in a scratch git repository.
 
-One build serves every test here (it takes a couple of minutes on 2 cores): `dvc repro` runs each
-stage's Snakemake target, so this is also the check that every rule of the DAG executes.
+One build serves every test here (conftest's `built`: `make figures`, killed mid-job and resumed);
+`dvc repro` runs each stage's Snakemake target, so this is also the check that every rule of the
+DAG executes.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
+from smoke import csv_dicts, csv_rows, sh, snapshot
 
-from essential_sparsity.io import read_metadata, read_tensors
 from essential_sparsity.params import load_params
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig03_vision_drop_vs_sparsity",
            "fig04_arithmetic_drop_vs_sparsity", "fig05_nm_patterns", "fig06_sl_vs_ssl",
            "fig07_weight_distribution",
@@ -39,65 +29,6 @@ TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "
                 *(name.split("_")[0] for name in FIGURES)}
 
 pytestmark = pytest.mark.slow
-
-
-def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-BUILT = ("results/", "reports/figures/", "reports/notebooks/", "logs/")
-
-
-def tracked_files() -> list[str]:
-    """The project's sources as a clean clone has them (a local build's artefacts left out)."""
-    listing = sh("git", "ls-files", "--cached", "--others", "--exclude-standard", cwd=ROOT)
-    return [f for f in listing.stdout.splitlines()
-            if (ROOT / f).is_file() and not f.startswith(BUILT)]
-
-
-def set_profile(repo: Path, profile: str) -> None:
-    params = repo / "params.yaml"
-    text, n = re.subn(r"^profile: \w+", f"profile: {profile}", params.read_text(), flags=re.M)
-    assert n == 1
-    params.write_text(text)
-
-
-def csv_dicts(path: Path) -> list[dict]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def csv_rows(path: Path, key: str, value: str) -> list[tuple[str, str]]:
-    return [(row[key], row[value]) for row in csv_dicts(path)]
-
-
-def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size)
-            for p in root.rglob("*") if p.is_file()}
-
-
-def smoke_repo(repo: Path) -> Path:
-    """A git repository of the project's sources on the smoke profile, nothing built."""
-    for name in tracked_files():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, repo / name)
-    set_profile(repo, "smoke")
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    sh("git", "add", "-A", cwd=repo)
-    sh("git", "commit", "-qm", "smoke", cwd=repo)
-    return repo
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """The smoke repository built with `dvc repro`."""
-    repo = smoke_repo(tmp_path_factory.mktemp("built") / "repo")
-    sh("dvc", "repro", cwd=repo)
-    return repo
 
 
 def test_every_rule_ran_and_every_output_is_complete(built):
@@ -183,66 +114,14 @@ def test_arithmetic_tasks_fine_tune_at_every_level_as_labelled_stand_ins(built):
     assert meta["generated"] == arithmetic["generated"]
 
 
-def running_finetune_job(repo: Path, build: subprocess.Popen, timeout: float = 900) -> Path:
-    """The run directory of a fine-tuning job that has been running for a second: its log
-    exists (the shell opened it when the job started) and its metrics.json does not."""
-    logs = repo / "logs" / "finetune"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if build.poll() is not None:
-            raise AssertionError(f"the build ended ({build.returncode}) before a fine-tuning "
-                                 f"job was seen running")
-        for log in logs.rglob("*.log") if logs.is_dir() else []:
-            run = repo / "results" / "finetune" / log.relative_to(logs).with_suffix("")
-            if not (run / "metrics.json").exists() and time.time() - log.stat().st_mtime > 1:
-                return run
-        time.sleep(0.2)
-    raise AssertionError(f"no fine-tuning job started within {timeout:.0f} s")
-
-
-TIMINGS = ("wall_time_s", "train_time_s")
-
-
-def same_artefact(ours: Path, theirs: Path) -> bool:
-    """metrics.json: equal apart from wall times; safetensors: the same tensors and metadata
-    (the header's key order is the writer's hash-map order, not part of the content); any
-    other file: the same bytes."""
-    if ours.name == "metrics.json":
-        mine, reference = (json.loads(path.read_text()) for path in (ours, theirs))
-        return ({k: v for k, v in mine.items() if k not in TIMINGS}
-                == {k: v for k, v in reference.items() if k not in TIMINGS})
-    if ours.suffix == ".safetensors":
-        a, b = read_tensors(ours), read_tensors(theirs)
-        return (read_metadata(ours) == read_metadata(theirs) and a.keys() == b.keys()
-                and all(torch.equal(a[k], b[k]) for k in a))
-    return ours.read_bytes() == theirs.read_bytes()
-
-
-def test_a_build_killed_mid_job_resumes_to_the_same_artefacts(built, tmp_path):
-    """Kill `make figures` and every process it started while a fine-tuning job runs, then run
-    it again: the killed job left no metrics, and the resumed build ends up to date with the same
-    checkpoints, masks and metrics (apart from wall times) as the uninterrupted one, and with no
-    temporary file."""
-    repo = smoke_repo(tmp_path / "repo")
-    make = ("make", "figures", f"VENV={BIN.parent}")  # the set-up environment, not a new one
-    build = subprocess.Popen(make, cwd=repo, env=ENV, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        killed = running_finetune_job(repo, build)
-    finally:
-        os.killpg(build.pid, signal.SIGKILL)
-        build.wait()
-    assert not (killed / "metrics.json").exists()
-    sh(*make, cwd=repo)
-    assert "up to date" in sh("dvc", "status", cwd=repo).stdout
-    for part in ("results/finetune", "results/lth", "results/masks"):
-        ours = sorted(p.relative_to(repo) for p in (repo / part).rglob("*") if p.is_file())
-        theirs = sorted(p.relative_to(built) for p in (built / part).rglob("*") if p.is_file())
-        assert ours == theirs, part
-        for name in ours:
-            assert same_artefact(repo / name, built / name), name
-    assert (killed / "metrics.json").is_file()
-    assert not list((repo / "results").rglob("*.tmp")), "a temporary file was left behind"
+def test_a_build_killed_mid_job_resumed_and_finished(smoke_build):
+    """The killed fine-tuning job (it had no metrics right after the kill) ran again, and DVC
+    records every stage up to date. Its artefacts equal an uninterrupted build's:
+    test_slurm_build.py compares every checkpoint, mask and metrics file."""
+    built = smoke_build["repo"]
+    assert (smoke_build["killed"] / "metrics.json").is_file()
+    assert "up to date" in sh("dvc", "status", cwd=built).stdout
+    assert not list((built / "results").rglob("*.tmp")), "a temporary file was left behind"
 
 
 def test_the_audit_passes_on_the_built_pipeline(built):
@@ -323,8 +202,9 @@ def test_second_run_has_nothing_to_do(built):
 
 
 @pytest.fixture(scope="module")
-def pulled(built, tmp_path_factory) -> Path:
-    """A fresh clone that got every artefact from a DVC remote, not by building."""
+def pulled(built, tmp_path_factory):
+    """A fresh clone that got every artefact from a DVC remote, not by building (both removed
+    afterwards: each holds a copy of every artefact)."""
     remote = tmp_path_factory.mktemp("remote")
     sh("dvc", "remote", "add", "-d", "local", str(remote), cwd=built)
     sh("dvc", "push", cwd=built)
@@ -335,7 +215,9 @@ def pulled(built, tmp_path_factory) -> Path:
     # What `make pull` runs: fetch the artefacts, then tell Snakemake they are current.
     sh("dvc", "pull", cwd=clone)
     sh("snakemake", "--cores", "1", "--touch", "--forceall", "--quiet", "all", cwd=clone)
-    return clone
+    yield clone
+    shutil.rmtree(clone)
+    shutil.rmtree(remote)
 
 
 def test_pulled_clone_reports_nothing_to_rerun(built, pulled):
@@ -346,22 +228,61 @@ def test_pulled_clone_reports_nothing_to_rerun(built, pulled):
         assert (pulled / path).read_bytes() == (built / path).read_bytes()
 
 
-def planned_rules(repo: Path) -> set[str]:
-    out = sh("snakemake", "-n", "--quiet", "rules", cwd=repo).stdout
+def planned_rules(repo: Path, *targets: str) -> set[str]:
+    out = sh("snakemake", "-n", "--quiet", "rules", *targets, cwd=repo).stdout
     return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", out, flags=re.M)} - {"total"}
 
 
-def test_finetune_change_reruns_finetune_and_after_never_prune(pulled):
+def test_reviewer_redraws_one_figure_from_pulled_artefacts_without_retraining(pulled):
+    """README, reviewer workflows: Snakemake redraws the figure from the pulled tables; the audit
+    tells whatever came out different from what dvc.lock recorded until `dvc commit` records it."""
+    figure = pulled / "reports" / "figures" / "fig02_drop_vs_sparsity.png"
+    before = figure.stat().st_mtime_ns
+    redraw = ("fig02", "--forcerun", "draw_fig02")
+    assert planned_rules(pulled, *redraw) == {"draw_fig02", "fig02"}
+    sh("snakemake", "--cores", "2", *redraw, cwd=pulled)
+    assert figure.stat().st_mtime_ns > before
+    assert all("fig02" in line and "dvc.lock's fig02 stage" in line
+               for line in audit_lines(pulled))
+    sh("dvc", "commit", "--force", "fig02", cwd=pulled)
+    assert audit_lines(pulled) == []
+
+
+def test_reviewer_reruns_one_fine_tuning_cell_with_another_seed(pulled):
+    """README, reviewer workflows: name the run's metrics.json with the new seed; its mask and
+    data are pulled, so it is the one job that runs, and the audit holds it to its mask."""
+    cell = "results/finetune/minilm-l6/bbc-news/omp-global/0.5/seed-7/metrics.json"
+    assert planned_rules(pulled, cell) == {"finetune_run"}
+    sh("snakemake", "--cores", "2", cell, cwd=pulled)
+    record = json.loads((pulled / cell).read_text())
+    assert record["seed"] == 7 and record["sparsity"] == 0.5
+    assert audit_lines(pulled) == []
+    shutil.rmtree((pulled / cell).parent)  # the later tests start from the pulled clone
+
+
+def test_reviewer_compares_two_params_versions_with_dvc(pulled):
+    """README, reviewer workflows: a params edit, committed, is what `dvc params diff` and
+    `dvc status` report; fine-tuning and what follows it rerun, pruning never."""
     params = pulled / "params.yaml"
     text = params.read_text()
-    params.write_text(text.replace("smoke: {epochs: 1,", "smoke: {epochs: 2,", 1))
-    assert params.read_text() != text
-    stale = set(json.loads(sh("dvc", "status", "--json", cwd=pulled).stdout))
-    assert stale == {"finetune"}  # later stages go stale once finetune's outputs change
-    plan = planned_rules(pulled)
-    assert {"finetune_run", "lth_round", "tabulate", "draw_fig02", "draw_fig09"} <= plan
-    assert not plan & {"prune", "split_task", "mask_table", "draw_fig01"}
-    assert "params" in sh("dvc", "params", "diff", cwd=pulled).stdout
+    try:
+        params.write_text(text.replace("smoke: {epochs: 1,", "smoke: {epochs: 2,", 1))
+        assert params.read_text() != text
+        sh("git", "commit", "-qam", "two epochs", cwd=pulled)
+        diff = sh("dvc", "params", "diff", "HEAD~1", "--targets", "params.yaml", "--md",
+                  cwd=pulled).stdout
+        assert "finetune.profiles.smoke.epochs" in diff and "| 1 " in diff and "| 2 " in diff
+        stale = set(json.loads(sh("dvc", "status", "--json", cwd=pulled).stdout))
+        assert stale == {"finetune"}  # later stages go stale once finetune's outputs change
+        plan = planned_rules(pulled)
+        assert {"finetune_run", "lth_round", "tabulate", "draw_fig02", "draw_fig09"} <= plan
+        assert not plan & {"prune", "split_task", "mask_table", "draw_fig01"}
+    finally:
+        params.write_text(text)
+
+
+def audit_lines(repo: Path) -> list[str]:
+    return sh("essential-sparsity", "audit", cwd=repo, check=False).stdout.splitlines()
 
 
 def test_bad_params_stop_everything_and_touch_nothing(built):

@@ -5,7 +5,9 @@ A mask claims a sparsity (its JSON report and target), nesting inside the masks 
 of the same model and method (OMP and random grids, LTH rounds) and, for N:M methods, N kept in
 every M. A fine-tuned checkpoint claims that the weights its mask removed are still exactly zero.
 The fine-tuning runs tables (Figure 2's and Figure 4's) claim to hold each of their runs'
-metrics.json. Each broken claim is one line naming the file; an unreadable artefact is one too.
+metrics.json. Every artefact claims, in its provenance record, what made it: its own MD5, the
+params, DVC's hash and its inputs' MD5s (`provenance`). Each broken claim is one line naming the
+file; an unreadable artefact is one too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .evaluate import RUN_COLUMNS
 from .io import ArtefactError, read_json, read_tensors
 from .levels import parse_nm
 from .masks import load_mask, n_pruned
+from .params import load_params
+from .provenance import provenance_problems
 from .stages import _state_tensor
 
 EXACT_METHODS = ("omp-global", "random", "lth")  # round(s x N) weights over the whole scope
@@ -187,8 +191,9 @@ def table_problems(table_path: Path, metric_files: list[Path],
     return problems
 
 
-def audit(root: str | Path) -> list[str]:
-    """Every violation under root's results/, one line each; empty when everything holds."""
+def claim_problems(root: str | Path) -> list[str]:
+    """What the masks, checkpoints and runs tables claim about themselves, one line per broken
+    claim."""
     root = Path(root)
     problems = _masks(root) + _checkpoints(root)
     runs = sorted(root.glob("results/finetune/**/metrics.json"))
@@ -197,3 +202,11 @@ def audit(root: str | Path) -> list[str]:
         if table.is_file():
             problems += table_problems(table, runs, belongs)
     return problems
+
+
+def audit(root: str | Path) -> list[str]:
+    """Every violation under root's results/ and reports/, one line each; empty when everything
+    holds: the artefacts' own claims, then their provenance."""
+    root = Path(root)
+    return claim_problems(root) + provenance_problems(
+        root, lambda profile: load_params(root / "params.yaml", profile))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from .io import ArtefactError
 from .params import ParamsError, load_params
@@ -24,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the file's `profile:`)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (the Snakemake rules pass the job's {threads})")
+    parser.add_argument("--record", default=None, metavar="JSON",
+                        help='{"inputs": [...], "outputs": [...]}: on success, write a provenance '
+                        "record beside each output (the Snakemake rules pass the job's files)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("check", help="validate params.yaml and print the resolved settings")
@@ -147,7 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("audit", help="check every artefact against what it claims: mask "
-                       "sparsity, nesting and N:M, zeros kept by fine-tuning, tables vs metrics")
+                       "sparsity, nesting and N:M, zeros kept by fine-tuning, tables vs metrics, "
+                       "provenance vs the artefact, params.yaml, dvc.lock and the inputs")
     p.add_argument("--root", default=".", help="the project directory holding results/")
 
     p = sub.add_parser("render", help="execute a figure notebook with papermill")
@@ -293,7 +298,8 @@ def run(args: argparse.Namespace) -> int:
         problems = audit(args.root)
         for line in problems:
             print(line)
-        print(f"audit: {len(problems)} violations under {args.root}/results", file=sys.stderr)
+        print(f"audit: {len(problems)} violations under {args.root}/results and reports",
+              file=sys.stderr)
         return 1 if problems else 0
     elif args.command == "render":
         from .render import render_notebook
@@ -302,10 +308,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace, started: float) -> None:
+    """Provenance beside each of the job's outputs, once they are all written."""
+    from .device import device_name, job_device
+    from .provenance import job_context, write_records
+
+    files = json.loads(args.record)
+    seeds = {k: v for k, v in vars(args).items() if "seed" in k and v is not None}
+    context = job_context(load_params(args.params, args.profile), args.command, seeds,
+                          device_name(job_device("auto")))
+    write_records(files["outputs"], files["inputs"], context, started)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    started = time.time()
     try:
-        return run(args)
+        status = run(args)
+        if status == 0 and args.record:
+            _record(args, started)
+        return status
     except EXPECTED as exc:
         print(f"essential-sparsity {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .device import to_device
 from .masks import apply_mask
 from .scope import scope_weights
 
@@ -83,7 +84,10 @@ def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str,
           settings: dict, seed: int, desc: str = "fine-tune",
           prepare: Callable[[dict], dict] = identity) -> dict:
     """Fine-tune `model` in place with the pruned weights held at zero; returns loss history.
-    `prepare` turns a batch as stored into the model's inputs (images: resize and normalize)."""
+    `prepare` turns a batch as stored into the model's inputs (images: resize and normalize).
+    Training runs on the model's device; the data stay on the CPU and go over batch by batch."""
+    device = next(model.parameters()).device
+    mask = {name: keep.to(device) for name, keep in mask.items()}
     scoped = scope_weights(model, _scope_of(mask, model))
     apply_mask(scoped, mask)
     optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"],
@@ -101,6 +105,7 @@ def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str,
             order = torch.randperm(n, generator=generator)
             epoch_loss = 0.0
             for batch in _batches(data, settings["batch_size"], order):
+                batch = to_device(batch, device)
                 with autocast(model, settings["precision"]):
                     loss = model(**prepare(batch)).loss
                 loss.backward()
@@ -127,9 +132,11 @@ def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: 
              precision: str = "fp32", prepare: Callable[[dict], dict] = identity) -> dict:
     """Accuracy in percent (the paper's points) and mean cross-entropy."""
     model.eval()
+    device = next(model.parameters()).device
     correct, loss_sum = 0, 0.0
     order = torch.arange(len(data["labels"]))
     for batch in _batches(data, batch_size, order):
+        batch = to_device(batch, device)
         with autocast(model, precision):
             out = model(**prepare(batch))
         correct += int((out.logits.argmax(-1) == batch["labels"]).sum())
@@ -141,7 +148,7 @@ def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: 
 def pruned_nonzero(model: torch.nn.Module, mask: dict[str, torch.Tensor]) -> int:
     """How many weights the mask removed are not exactly zero: 0 is the invariant."""
     weights = scope_weights(model, _scope_of(mask, model))
-    return sum(int((w[~mask[name]] != 0).sum()) for name, w in weights.items())
+    return sum(int((w[~mask[name].to(w.device)] != 0).sum()) for name, w in weights.items())
 
 
 def checkpoint_metadata(model: torch.nn.Module, extra: dict) -> dict[str, str]:

@@ -38,7 +38,7 @@ def perplexity(model: torch.nn.Module, windows: torch.Tensor,
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, windows.shape[0], batch_size):
-            batch = windows[start:start + batch_size]
+            batch = windows[start:start + batch_size].to(model.device)
             logits = model(batch, use_cache=False).logits[:, :-1].float()
             targets = batch[:, 1:]
             total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
@@ -72,8 +72,9 @@ def _answer_loglik(model, pairs, pad_id: int) -> list[float]:
         ids[row, length - len(prompt) - len(answer):] = torch.tensor(prompt + answer)
         attention[row, length - len(prompt) - len(answer):] = 1
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    ids, attention, positions = (t.to(model.device) for t in (ids, attention, positions))
     logits = model(ids, attention_mask=attention, position_ids=positions, use_cache=False,
-                   logits_to_keep=keep).logits.float()
+                   logits_to_keep=keep).logits.float().cpu()
     logprobs = logits.log_softmax(-1)
     sums = []
     for row, (_, answer, _) in enumerate(pairs):

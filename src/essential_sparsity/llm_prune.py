@@ -48,7 +48,7 @@ def _block_inputs(model: torch.nn.Module,
     try:
         for row in ids:
             with contextlib.suppress(_Captured):
-                model(row.unsqueeze(0), use_cache=False)
+                model(row.unsqueeze(0).to(model.device), use_cache=False)
     finally:
         handle.remove()
     return torch.cat(captured["hidden"]), captured["kwargs"]

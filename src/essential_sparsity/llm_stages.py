@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from . import corpus, levels, llm_eval, llm_prune, masks, sources
+from .device import device_name, job_device
 from .io import ArtefactError, atomic_path, read_json, write_json
 from .params import ParamsError
 from .scope import scope_weights
@@ -90,8 +91,11 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
     corpus_dir = Path(corpus_dir)
     heldout = _read_jsonl(corpus_dir / "heldout.jsonl")
     model, tokenizer = sources.load_causal_lm(location)
+    device = job_device(params["resources"]["device"])
+    model = model.to(device)
     start = time.perf_counter()
-    mask = _prune(params, model, tokenizer, method, level, corpus_dir)
+    mask = {k: v.cpu() for k, v in _prune(params, model, tokenizer, method, level,
+                                          corpus_dir).items()}
     prune_seconds = time.perf_counter() - start
     if settings["precision"] == "bf16":
         model = model.to(torch.bfloat16)
@@ -118,7 +122,7 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
               **{f"accuracy_{c}": v for c, v in choice.get("categories", {}).items()},
               "prune_time_s": round(prune_seconds, 2),
               "wall_time_s": round(time.perf_counter() - start, 2), "settings": settings,
-              "mask": str(mask_path)}
+              "mask": str(mask_path), "device": device_name(device)}
     write_json(metrics_path, record)
     return record
 

@@ -136,7 +136,7 @@ def build_model(settings: dict, tokenizer):
 
 
 def optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    return {f"{name}/{key}": optimizer.state[param][key]
+    return {f"{name}/{key}": optimizer.state[param][key].cpu()
             for name, param in model.named_parameters() if param in optimizer.state
             for key in ADAM_STATE}
 
@@ -145,7 +145,8 @@ def load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     tensors: dict[str, torch.Tensor]) -> None:
     for name, param in model.named_parameters():
         if f"{name}/step" in tensors:
-            optimizer.state[param] = {key: tensors[f"{name}/{key}"] for key in ADAM_STATE}
+            optimizer.state[param] = {key: tensors[f"{name}/{key}"].to(param.device)
+                                      for key in ADAM_STATE}
 
 
 @torch.no_grad()
@@ -154,6 +155,7 @@ def heldout_loss(model: torch.nn.Module, heldout: torch.Tensor, settings: dict, 
     model.eval()
     inputs, labels = mask_tokens(heldout, derived_generator(settings["seed"], "heldout", 0),
                                  settings["mlm_probability"], tokenizer)
+    inputs, labels = inputs.to(model.device), labels.to(model.device)
     total, count = 0.0, 0
     for start in range(0, len(inputs), settings["batch_size"]):
         batch_labels = labels[start:start + settings["batch_size"]]
@@ -172,6 +174,7 @@ def _train_step(model, optimizer, sequences: torch.Tensor, settings: dict, step:
     index = batch_indices(step, len(sequences), settings["batch_size"], seed)
     inputs, labels = mask_tokens(sequences[index], derived_generator(seed, "mask", step),
                                  settings["mlm_probability"], tokenizer)
+    inputs, labels = inputs.to(model.device), labels.to(model.device)
     factor = linear_factor(step, settings["steps"], settings["warmup_steps"])
     for group in optimizer.param_groups:
         group["lr"] = settings["learning_rate"] * factor
@@ -209,10 +212,12 @@ def resume_point(work: Path, fingerprint: str) -> tuple[int, list[dict]] | None:
 
 def run(sequences: torch.Tensor, heldout: torch.Tensor, tokenizer, settings: dict,
         work: str | Path, fingerprint: str, desc: str = "pre-train",
-        log: Callable[[str], None] = print) -> list[dict]:
-    """Pre-train into `work`, checkpointing as it goes; resume there if a run with the same
-    `fingerprint` (settings and data) was interrupted. Returns the loss history, one row per
-    checkpoint: the mean training loss since the previous one and the held-out loss."""
+        log: Callable[[str], None] = print,
+        device: torch.device | str = "cpu") -> list[dict]:
+    """Pre-train into `work` on `device`, checkpointing as it goes; resume there if a run with the
+    same `fingerprint` (settings and data) was interrupted. Returns the loss history, one row per
+    checkpoint: the mean training loss since the previous one and the held-out loss. Masking
+    draws stay on the CPU, so a run's tokens are the same on any device."""
     from transformers import BertForMaskedLM
 
     work = Path(work)
@@ -221,14 +226,14 @@ def run(sequences: torch.Tensor, heldout: torch.Tensor, tokenizer, settings: dic
     if point is None:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        model, start = build_model(settings, tokenizer), 0
+        model, start = build_model(settings, tokenizer).to(device), 0
         optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"])
         history = [_row(0, None, model, heldout, settings, tokenizer)]
         _checkpoint(model, optimizer, tokenizer, work, 0, fingerprint, history)
     else:
         start, history = point
         log(f"resuming {work} from step {start}")
-        model = BertForMaskedLM.from_pretrained(str(step_dir(work, start)))
+        model = BertForMaskedLM.from_pretrained(str(step_dir(work, start))).to(device)
         optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"])
         load_optimizer(model, optimizer, read_tensors(work / RESUME))
         for stale in work.glob("step-*"):  # written after the resume point

@@ -20,6 +20,7 @@ import torch
 
 from . import evaluate, pretrain
 from .corpus import corpus_documents, split_documents
+from .device import device_name, job_device
 from .io import ArtefactError, atomic_dir, read_json, read_tensors, write_json, write_tensors
 from .levels import pretrain_models, pretrain_run_settings
 from .scope import classify
@@ -84,12 +85,14 @@ def pretrain_run(params: dict, model: str, data_dir: str | Path, out_dir: str | 
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".partial")
     start = time.perf_counter()
+    device = job_device(params["resources"]["device"])
     history = pretrain.run(sequences, heldout, tokenizer, settings, work,
-                           _fingerprint(params, fraction, sequences), desc=model)
+                           _fingerprint(params, fraction, sequences), desc=model, device=device)
     summary = {"model": model, "fraction": fraction, "sequences": len(sequences),
                "epochs": settings["steps"] * settings["batch_size"] / len(sequences),
                "steps": settings["steps"], "final_step": history[-1]["step"],
-               "history": history, "wall_time_s": round(time.perf_counter() - start, 2)}
+               "history": history, "wall_time_s": round(time.perf_counter() - start, 2),
+               "device": device_name(device)}
     write_json(work / "run.json", summary)
     pretrain.finish(work, out_dir)
     return summary

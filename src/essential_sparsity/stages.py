@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from . import arithmetic, claims, data, evaluate, finetune, images, levels, masks, sources
+from .device import device_name, job_device
 from .io import (
     ArtefactError,
     atomic_path,
@@ -117,7 +118,8 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     mask = masks.load_mask(mask_path)
     labels = data.label_names(data_dir)
     splits, prepare = _task_inputs(model, task, data_dir, settings, location)
-    net = sources.load_classifier(model, len(labels), seed, location)
+    device = job_device(params["resources"]["device"])
+    net = sources.load_classifier(model, len(labels), seed, location).to(device)
     start = time.perf_counter()
     history = finetune.train(net, splits["train"], mask, settings, seed,
                              desc=f"{task} s={info['target_sparsity']:g} seed={seed}",
@@ -139,9 +141,9 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
               "steps": history["steps"], "train_loss_per_epoch": history["train_loss_per_epoch"],
               "wall_time_s": round(time.perf_counter() - start, 2),
               "train_time_s": round(train_seconds, 2), "settings": settings,
-              "mask": str(mask_path), "label_names": labels}
+              "mask": str(mask_path), "label_names": labels, "device": device_name(device)}
     if checkpoint_path is not None:
-        state = {k: v.detach() for k, v in net.state_dict().items()}
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         write_tensors(checkpoint_path, state,
                       metadata=finetune.checkpoint_metadata(net, {k: record[k] for k in
                                                                    ("model", "task", "method",

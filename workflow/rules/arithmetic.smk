@@ -15,7 +15,7 @@ rule arithmetic_tables:
         runs=arithmetic_metrics(),
         code=code("evaluate", "arithmetic", "stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         tasks=ARITHMETIC["tasks"],
         epsilon=config["evaluate"]["epsilon"],
     conda:
@@ -24,6 +24,8 @@ rule arithmetic_tables:
         "logs/arithmetic_tables.log",
     benchmark:
         "results/benchmarks/arithmetic_tables/arithmetic_tables.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} arithmetic-tables --runs {output.runs} --drop-vs-sparsity {output.drops}"
         " --essential-sparsity {output.essential} {input.runs} > {log} 2>&1"

@@ -1,6 +1,7 @@
 # Load and validate params.yaml, and name every artefact path in one place.
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,8 +42,14 @@ except ParamsError as exc:
     sys.exit(str(exc))
 
 PROFILE = config["profile"]
-# Passed to every job as params.cli, so the profile is part of each job's parameters.
 CLI = f"essential-sparsity --params {PARAMS_FILE} --profile {PROFILE}"
+
+
+def job_cli(wildcards, input, output):
+    """Every job's params.cli (so the profile is part of its parameters): the CLI, told the job's
+    inputs and outputs so that it writes a provenance record beside each output."""
+    files = {"inputs": [str(f) for f in input], "outputs": [str(f) for f in output]}
+    return f"{CLI} --record {shlex.quote(json.dumps(files))}"
 ENV = "../envs/pipeline.yaml"
 
 MODELS = config["sources"]["models"]
@@ -82,6 +89,14 @@ VISION_LEVELS = vision_levels(config)  # (method, sparsity) of their fine-tuning
 VISION_RUN = "results/vision/{model}"
 ARITHMETIC = config["arithmetic"]
 ARITHMETIC_LEVELS = arithmetic_levels(config)  # (method, sparsity) of their fine-tuning runs
+
+
+def job_resources(kind):
+    """What a job of class `kind` (train, model, light) asks a cluster scheduler for: memory,
+    minutes, and a GPU for training; Snakemake's Slurm executor reads these names."""
+    ask = config["resources"][kind]
+    gpu = {"gpu": ask["gpus"]} if ask["gpus"] else {}
+    return {"mem_mb": ask["mem_mb"], "runtime": ask["runtime_min"], **gpu}
 
 
 def code(*modules):

@@ -11,7 +11,7 @@ rule split_task:
     input:
         code("sources", "data"),
     params:
-        cli=CLI,
+        cli=job_cli,
         data=config["data"],
     conda:
         ENV
@@ -21,6 +21,8 @@ rule split_task:
         task="|".join(TEXT_TASKS),
     benchmark:
         "results/benchmarks/split_task/{task}.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
@@ -38,7 +40,7 @@ rule split_images:
     input:
         code("images", "data"),
     params:
-        cli=CLI,
+        cli=job_cli,
         data=config["data"],
     wildcard_constraints:
         task="|".join(IMAGE_TASKS),
@@ -48,6 +50,8 @@ rule split_images:
         "logs/split/{task}.log",
     benchmark:
         "results/benchmarks/split_images/{task}.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
@@ -66,7 +70,7 @@ rule split_arithmetic:
     input:
         code("sources", "data", "arithmetic", "math_hub"),
     params:
-        cli=CLI,
+        cli=job_cli,
         data=config["data"],
         generated=ARITHMETIC["generated"],
     wildcard_constraints:
@@ -77,6 +81,8 @@ rule split_arithmetic:
         "logs/split/{task}.log",
     benchmark:
         "results/benchmarks/split_arithmetic/{task}.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 

@@ -14,7 +14,7 @@ rule tabulate:
         runs=run_metrics(),
         code=code("evaluate", "levels"),
     params:
-        cli=CLI,
+        cli=job_cli,
         out_dir=lambda wildcards, output: os.path.dirname(output.runs),
         epsilon=config["evaluate"]["epsilon"],
     conda:
@@ -23,6 +23,8 @@ rule tabulate:
         "logs/tabulate.log",
     benchmark:
         "results/benchmarks/tabulate/tabulate.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} tables --out-dir {params.out_dir} --metrics-json {output.metrics} {input.runs} > {log} 2>&1"
 
@@ -34,7 +36,7 @@ rule mask_similarity:
         lth=lth_masks(),
         code=code("sources", "scope", "masks"),
     params:
-        cli=CLI,
+        cli=job_cli,
         methods=config["prune"]["methods"],
         scope=config["prune"]["scope"],
     conda:
@@ -43,6 +45,8 @@ rule mask_similarity:
         "logs/mask_similarity.log",
     benchmark:
         "results/benchmarks/mask_similarity/mask_similarity.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         "{params.cli} similarity --out {output} {input.lth} > {log} 2>&1"
 
@@ -61,7 +65,7 @@ rule claims:
                 rules.vision_tables.output.essential, rules.arithmetic_tables.output.essential],
         code=code("claims"),
     params:
-        cli=CLI,
+        cli=job_cli,
         tables_dir=lambda wildcards, output: os.path.dirname(output.csv),
     conda:
         ENV
@@ -69,6 +73,8 @@ rule claims:
         "logs/claims.log",
     benchmark:
         "results/benchmarks/claims/claims.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} claims --claims {input.claims} --tables {params.tables_dir}"
         " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
@@ -81,13 +87,15 @@ rule mask_table:
         report=MASK_REPORT,
         code=code("evaluate"),
     params:
-        cli=CLI,
+        cli=job_cli,
     conda:
         ENV
     log:
         "logs/mask_table/{model}_{method}_{sparsity}.log",
     benchmark:
         "results/benchmarks/mask_table/{model}_{method}_{sparsity}.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         "{params.cli} mask-table --report {input.report} --out {output} > {log} 2>&1"
 

@@ -28,7 +28,7 @@ rule draw_fig01:
         table=expand(rules.mask_table.output, **FIG01),
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         model=json.dumps(FIG01["model"]),
         sparsity=json.dumps(float(FIG01["sparsity"])),
@@ -38,6 +38,8 @@ rule draw_fig01:
         "logs/figures/fig01.log",
     benchmark:
         "results/benchmarks/draw_fig01/fig01.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         render(inputs=["mask", "table"], params=["model", "sparsity"])
 
@@ -51,7 +53,7 @@ rule draw_fig02:
         essential=rules.tabulate.output.essential,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         methods=json.dumps(FIG["fig02"]["methods"]),
         epsilon=json.dumps(config["evaluate"]["epsilon"]),
@@ -61,6 +63,8 @@ rule draw_fig02:
         "logs/figures/fig02.log",
     benchmark:
         "results/benchmarks/draw_fig02/fig02.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["drops", "essential"], params=["methods", "epsilon"])
 
@@ -74,7 +78,7 @@ rule draw_fig03:
         essential=rules.vision_tables.output.essential,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         epsilon=json.dumps(config["evaluate"]["epsilon"]),
     conda:
@@ -83,6 +87,8 @@ rule draw_fig03:
         "logs/figures/fig03.log",
     benchmark:
         "results/benchmarks/draw_fig03/fig03.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["drops", "essential"], params=["epsilon"])
 
@@ -96,7 +102,7 @@ rule draw_fig04:
         essential=rules.arithmetic_tables.output.essential,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         epsilon=json.dumps(config["evaluate"]["epsilon"]),
     conda:
@@ -105,6 +111,8 @@ rule draw_fig04:
         "logs/figures/fig04.log",
     benchmark:
         "results/benchmarks/draw_fig04/fig04.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["drops", "essential"], params=["epsilon"])
 
@@ -118,7 +126,7 @@ rule draw_fig06:
         essential=rules.vision_tables.output.essential,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         supervised=json.dumps(VISION["supervised"]),
         self_supervised=json.dumps(VISION["self_supervised"]),
@@ -128,6 +136,8 @@ rule draw_fig06:
         "logs/figures/fig06.log",
     benchmark:
         "results/benchmarks/draw_fig06/fig06.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["drops", "essential"], params=["supervised", "self_supervised"])
 
@@ -141,7 +151,7 @@ rule draw_fig07:
         histograms=rules.vision_tables.output.histograms,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         supervised=json.dumps(VISION["supervised"]),
         self_supervised=json.dumps(VISION["self_supervised"]),
@@ -152,6 +162,8 @@ rule draw_fig07:
         "logs/figures/fig07.log",
     benchmark:
         "results/benchmarks/draw_fig07/fig07.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         render(inputs=["zero_weights", "histograms"],
                params=["supervised", "self_supervised", "near_zero"])
@@ -165,7 +177,7 @@ rule draw_fig05:
         table=rules.tabulate.output.nm,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         epsilon=json.dumps(config["evaluate"]["epsilon"]),
     conda:
@@ -174,6 +186,8 @@ rule draw_fig05:
         "logs/figures/fig05.log",
     benchmark:
         "results/benchmarks/draw_fig05/fig05.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["table"], params=["epsilon"])
 
@@ -188,7 +202,7 @@ rule draw_fig08:
         drops=rules.pretrain_tables.output.drops,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         epsilon=json.dumps(config["evaluate"]["epsilon"]),
     conda:
@@ -197,6 +211,8 @@ rule draw_fig08:
         "logs/figures/fig08.log",
     benchmark:
         "results/benchmarks/draw_fig08/fig08.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["zero_weights", "onset", "drops"], params=["epsilon"])
 
@@ -209,7 +225,7 @@ rule draw_fig08_loss:
         losses=rules.pretrain_tables.output.losses,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
     conda:
         ENV
@@ -217,6 +233,8 @@ rule draw_fig08_loss:
         "logs/figures/fig08_loss.log",
     benchmark:
         "results/benchmarks/draw_fig08_loss/fig08_loss.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["losses"])
 
@@ -229,7 +247,7 @@ rule draw_fig09:
         table=rules.tabulate.output.lth_vs_omp,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         method=json.dumps(FIG["fig09"]["method"]),
         epsilon=json.dumps(config["evaluate"]["epsilon"]),
@@ -239,6 +257,8 @@ rule draw_fig09:
         "logs/figures/fig09.log",
     benchmark:
         "results/benchmarks/draw_fig09/fig09.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["table"], params=["method", "epsilon"])
 
@@ -251,7 +271,7 @@ rule draw_fig10:
         table=rules.mask_similarity.output,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         method=json.dumps(FIG["fig10"]["method"]),
     conda:
@@ -260,6 +280,8 @@ rule draw_fig10:
         "logs/figures/fig10.log",
     benchmark:
         "results/benchmarks/draw_fig10/fig10.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["table"], params=["method"])
 
@@ -272,7 +294,7 @@ rule draw_fig11:
         table=rules.llm_table.output,
         code=code("render"),
     params:
-        cli=CLI,
+        cli=job_cli,
         dpi=FIG["dpi"],
         epsilon=json.dumps(config["evaluate"]["epsilon"]),
     conda:
@@ -281,6 +303,8 @@ rule draw_fig11:
         "logs/figures/fig11.log",
     benchmark:
         "results/benchmarks/draw_fig11/fig11.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         render(inputs=["table"], params=["epsilon"])
 

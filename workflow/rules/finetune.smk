@@ -19,7 +19,7 @@ rule finetune_run:
         model=model_input,
         code=code("sources", "finetune", "masks", "stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         location=model_location,
         settings=lambda wildcards: finetune_settings(config, wildcards.task, wildcards.model),
     threads: config["finetune"]["threads"]
@@ -29,6 +29,8 @@ rule finetune_run:
         f"logs/finetune/{RUN.removeprefix('results/finetune/')}.log",
     benchmark:
         f"results/benchmarks/finetune_run/{RUN.removeprefix('results/finetune/')}.tsv"
+    resources:
+        **job_resources("train"),
     shell:
         "{params.cli} --threads {threads} finetune --model {wildcards.model}"
         " --task {wildcards.task} --mask {input.mask} --seed {wildcards.seed}"

@@ -14,7 +14,7 @@ rule corpus_text:
     input:
         code("sources", "corpus", "llm_stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         corpus=config["corpus"],
         out_dir=lambda wildcards, output: os.path.dirname(output.meta),
     conda:
@@ -23,6 +23,8 @@ rule corpus_text:
         "logs/corpus.log",
     benchmark:
         "results/benchmarks/corpus_text/corpus.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} corpus --out-dir {params.out_dir} > {log} 2>&1"
 
@@ -38,13 +40,15 @@ rule convert_causal_lm:
     input:
         code("sources"),
     params:
-        cli=CLI,
+        cli=job_cli,
     conda:
         ENV
     log:
         "logs/convert/{model}.log",
     benchmark:
         "results/benchmarks/convert_causal_lm/{model}.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         "{params.cli} convert-lm --model {wildcards.model} --out-dir {output} > {log} 2>&1"
 
@@ -59,7 +63,7 @@ rule llm_run:
         model=lambda wildcards: llm_dense_input(wildcards.model),
         code=code("sources", "scope", "masks", "llm_prune", "llm_eval", "llm_stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         location=lambda wildcards: llm_location(wildcards.model),
         corpus_dir=lambda wildcards, input: os.path.dirname(input.corpus[0]),
         settings=config["llm"],
@@ -70,6 +74,8 @@ rule llm_run:
         f"logs/llm/{LLM_RUN.removeprefix('results/llm/')}.log",
     benchmark:
         f"results/benchmarks/llm_run/{LLM_RUN.removeprefix('results/llm/')}.tsv"
+    resources:
+        **job_resources("train"),
     shell:
         "{params.cli} --threads {threads} llm-prune --model {wildcards.model}"
         " --location {params.location} --method {wildcards.method} --level {wildcards.level}"
@@ -84,13 +90,15 @@ rule llm_table:
         runs=llm_metrics(),
         code=code("llm_stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
     conda:
         ENV
     log:
         "logs/llm_table.log",
     benchmark:
         "results/benchmarks/llm_table/llm_table.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} llm-table --out {output} {input.runs} > {log} 2>&1"
 

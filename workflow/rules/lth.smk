@@ -13,7 +13,7 @@ rule lth_round:
         unpack(lth_parent),
         code=code("scope", "masks", "levels", "stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         rate=config["lth"]["rate"],
     conda:
         ENV
@@ -21,6 +21,8 @@ rule lth_round:
         "logs/lth/{model}/{task}/round-{round}.log",
     benchmark:
         "results/benchmarks/lth_round/{model}/{task}/round-{round}.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         "{params.cli} lth --model {wildcards.model} --task {wildcards.task}"
         " --round {wildcards.round} --checkpoint {input.checkpoint} --previous {input.previous}"

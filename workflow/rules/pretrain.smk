@@ -12,7 +12,7 @@ rule pretrain_data:
     input:
         code("sources", "corpus", "pretrain", "pretrain_stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         settings={k: v for k, v in config["pretrain"].items()
                   if k in ("corpus", "min_chars", "heldout_fraction", "seed", "vocab_size",
                            "max_length", "sequences", "heldout_sequences")},
@@ -22,6 +22,8 @@ rule pretrain_data:
         "logs/pretrain/data.log",
     benchmark:
         "results/benchmarks/pretrain_data/data.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         "{params.cli} pretrain-data --out-dir {output} > {log} 2>&1"
 
@@ -33,7 +35,7 @@ rule pretrain_run:
         data=rules.pretrain_data.output,
         code=code("finetune", "pretrain", "pretrain_stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         fraction=lambda wildcards: SCRATCH[wildcards.model],
         settings=pretrain_run_settings(config),
     wildcard_constraints:
@@ -45,6 +47,8 @@ rule pretrain_run:
         "logs/pretrain/{model}.log",
     benchmark:
         "results/benchmarks/pretrain_run/{model}.tsv"
+    resources:
+        **job_resources("train"),
     shell:
         "{params.cli} --threads {threads} pretrain --model {wildcards.model}"
         " --data-dir {input.data} --out-dir {output} > {log} 2>&1"
@@ -61,7 +65,7 @@ rule pretrain_tables:
         finetune=scratch_metrics(),
         code=code("evaluate", "pretrain_stages", "scope"),
     params:
-        cli=CLI,
+        cli=job_cli,
         near_zero=config["pretrain"]["near_zero"],
         scope=config["prune"]["scope"],
     conda:
@@ -70,6 +74,8 @@ rule pretrain_tables:
         "logs/pretrain_tables.log",
     benchmark:
         "results/benchmarks/pretrain_tables/pretrain_tables.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} pretrain-tables --runs {input.runs} --finetune {input.finetune}"
         " --zero-weights {output.zero_weights} --onset {output.onset} --losses {output.losses}"

@@ -16,7 +16,7 @@ rule prune:
         model=model_input,
         code=code("sources", "scope", "masks", "levels"),
     params:
-        cli=CLI,
+        cli=job_cli,
         location=model_location,
         scope=config["prune"]["scope"],
         random_seed=config["prune"]["random_seed"],
@@ -26,6 +26,8 @@ rule prune:
         "logs/prune/{model}/{method}/{sparsity}.log",
     benchmark:
         "results/benchmarks/prune/{model}/{method}/{sparsity}.tsv"
+    resources:
+        **job_resources("model"),
     shell:
         "{params.cli} prune --model {wildcards.model} --method {wildcards.method}"
         " --sparsity {wildcards.sparsity} --out {output.mask} {params.location} > {log} 2>&1"

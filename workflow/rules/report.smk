@@ -14,7 +14,7 @@ rule report_page:
         claims=rules.claims.output.csv,
         code=code("report"),
     params:
-        cli=CLI,
+        cli=job_cli,
         notebooks_dir=lambda wildcards, input: os.path.dirname(input.notebooks[0]),
         captions_dir=lambda wildcards, input: os.path.dirname(input.captions[0]),
     conda:
@@ -23,6 +23,8 @@ rule report_page:
         "logs/report.log",
     benchmark:
         "results/benchmarks/report_page/report.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} report --out {output} --notebooks-dir {params.notebooks_dir}"
         " --captions-dir {params.captions_dir} --essential {input.essential}"

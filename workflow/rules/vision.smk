@@ -15,7 +15,7 @@ rule vision_pretrain_run:
     input:
         code=code("dino", "images", "pretrain", "vision_pretrain", "vision_stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         settings=vision_pretrain_settings(config),
     wildcard_constraints:
         model="|".join(VISION_HERE) or "(?!)",
@@ -26,6 +26,8 @@ rule vision_pretrain_run:
         "logs/vision/{model}.log",
     benchmark:
         "results/benchmarks/vision_pretrain_run/{model}.tsv"
+    resources:
+        **job_resources("train"),
     shell:
         "{params.cli} --threads {threads} vision-pretrain --model {wildcards.model}"
         " --out-dir {output} > {log} 2>&1"
@@ -43,7 +45,7 @@ rule vision_tables:
         finetune=vision_metrics(),
         code=code("evaluate", "scope", "vision_stages"),
     params:
-        cli=CLI,
+        cli=job_cli,
         near_zero=VISION["near_zero"],
         bins=VISION["histogram_bins"],
         scope=config["prune"]["scope"],
@@ -54,6 +56,8 @@ rule vision_tables:
         "logs/vision_tables.log",
     benchmark:
         "results/benchmarks/vision_tables/vision_tables.tsv"
+    resources:
+        **job_resources("light"),
     shell:
         "{params.cli} vision-tables --runs {input.runs} --finetune {input.finetune}"
         " --losses {output.losses} --zero-weights {output.zero_weights}"

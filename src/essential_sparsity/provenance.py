@@ -1,0 +1,215 @@
+"""Provenance: beside every artefact a job writes, a record of what made it.
+
+`<artefact>.prov.json` names the artefact's MD5 (DVC's hash, so the two can be compared), the
+hashes of the parameters the pipeline's DVC stages depend on (as the job's profile resolved them),
+the code version, package versions, seeds, device, host, scheduler job, start and wall time, and
+the MD5 of every input. A reviewer who did not run the pipeline can check each artefact against it
+(`essential-sparsity audit`). A directory's hash is ours, not DVC's: one MD5 over the sorted
+(relative path, MD5) lines of its files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from .io import write_json
+
+SUFFIX = ".prov.json"
+PACKAGES = ("essential-sparsity", "torch", "transformers", "tokenizers", "safetensors", "numpy",
+            "pandas", "scikit-learn", "lm_eval", "papermill", "matplotlib", "snakemake", "dvc")
+CODE = ("src", "workflow", "Snakefile")  # what a code version covers
+CHUNK = 1 << 20
+# Snakemake stamps a directory output once its job has ended, after the record was written.
+NOT_CONTENT = (SUFFIX, ".snakemake_timestamp")
+
+
+def record_path(artefact: str | Path) -> Path:
+    artefact = Path(artefact)
+    return artefact.with_name(artefact.name + SUFFIX)
+
+
+def md5(path: str | Path) -> str:
+    """A file's MD5 (DVC's hash of a file), or a directory's over its files' (path, MD5)."""
+    path = Path(path)
+    if path.is_dir():
+        lines = "".join(f"{p.relative_to(path).as_posix()} {md5(p)}\n"
+                        for p in sorted(path.rglob("*")) if p.is_file()
+                        and not p.name.endswith(NOT_CONTENT))
+        return hashlib.md5(lines.encode()).hexdigest() + ".tree"
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _lookup(settings: dict, dotted: str):
+    value = settings
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def value_hash(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stage_param_keys(dvc_yaml: str | Path = "dvc.yaml") -> dict[str, list[str]]:
+    """Each DVC stage's params keys (`profile`, `vision.tasks`, ...); empty without a dvc.yaml."""
+    path = Path(dvc_yaml)
+    if not path.is_file():
+        return {}
+    stages = yaml.safe_load(path.read_text()).get("stages", {})
+    return {name: [k for k in stage.get("params", []) if isinstance(k, str)]
+            for name, stage in stages.items()}
+
+
+def params_hashes(settings: dict, keys: Iterable[str]) -> dict[str, str]:
+    """The hash of each params key's value in the job's resolved profile: DVC's granularity, so a
+    change DVC would not rerun a stage for does not make its artefacts look stale."""
+    return {key: value_hash(_lookup(settings, key)) for key in sorted(set(keys))}
+
+
+def code_version(root: str | Path = ".") -> dict:
+    """The git commit, and whether the code differs from it (None outside a git checkout)."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return {"commit": None, "modified": None}
+    existing = [c for c in CODE if (Path(root) / c).exists()]
+    dirty = git("status", "--porcelain", "--", *existing).stdout.strip()
+    return {"commit": head.stdout.strip(), "modified": bool(dirty)}
+
+
+def package_versions() -> dict[str, str | None]:
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {name: version(name) for name in PACKAGES}
+
+
+def job_context(settings: dict, command: str, seeds: dict, device: str | None) -> dict:
+    """What every record of one job shares."""
+    return {"command": command, "profile": settings["profile"],
+            "params": params_hashes(settings, {k for keys in stage_param_keys().values()
+                                               for k in keys}),
+            "code": code_version(), "packages": package_versions(),
+            "python": platform.python_version(), "seeds": seeds, "device": device,
+            "host": socket.gethostname(), "scheduler_job": os.environ.get("SLURM_JOB_ID")}
+
+
+def write_records(outputs: list[str], inputs: list[str], context: dict, started: float) -> None:
+    """One record beside each output; inputs are hashed once for all of them."""
+    wall = round(time.time() - started, 2)
+    when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+    hashed = {name: md5(name) for name in sorted(set(inputs)) if Path(name).exists()}
+    for output in outputs:
+        write_json(record_path(output), {"artefact": output, "md5": md5(output), **context,
+                                         "started": when, "wall_time_s": wall,
+                                         "inputs": hashed})
+
+
+# What must have a record: checkpoints, masks, metrics, tables and figures (a record of a
+# directory output, such as a pre-training run, covers the files inside it).
+ARTEFACTS = ("results/**/*.safetensors", "results/**/metrics.json", "results/tables/*.csv",
+             "reports/figures/*.png", "reports/figures/*.pdf")
+
+
+def _covered(path: Path, root: Path) -> bool:
+    return any(record_path(p).is_file() for p in (path, *path.parents) if p != root
+               and root in p.parents)
+
+
+def _dvc_outs(root: Path) -> dict[str, tuple[str, str]]:
+    """dvc.lock's outputs: path -> (stage, md5)."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages = yaml.safe_load(lock.read_text()).get("stages", {})
+    return {out["path"]: (name, out.get("md5", "")) for name, stage in stages.items()
+            for out in stage.get("outs", [])}
+
+
+def _dvc_md5(root: Path, outs: dict[str, tuple[str, str]], artefact: str) -> tuple[str, str | None]:
+    """The artefact's DVC stage and the MD5 DVC recorded for it (None where DVC's cache does not
+    hold the directory listing that names it)."""
+    for out, (stage, digest) in outs.items():
+        if artefact == out:
+            return stage, digest
+        if artefact.startswith(out + "/") and digest.endswith(".dir"):
+            listing = root / ".dvc" / "cache" / "files" / "md5" / digest[:2] / digest[2:]
+            if not listing.is_file():
+                return stage, None
+            entries = {e["relpath"]: e["md5"] for e in json.loads(listing.read_text())}
+            return stage, entries.get(artefact[len(out) + 1:])
+    return "", None
+
+
+def record_problems(root: Path, record_file: Path, settings: dict, stage_keys: dict,
+                    outs: dict, hashes: dict[Path, str]) -> list[str]:
+    """One record against its artefact, today's params and DVC's hash."""
+    def hashed(path: Path) -> str:
+        if path not in hashes:
+            hashes[path] = md5(path)
+        return hashes[path]
+
+    record = json.loads(record_file.read_text())
+    artefact = root / record["artefact"]
+    if not artefact.exists():
+        return [f"{record_file}: its artefact {record['artefact']} is missing"]
+    problems = []
+    if hashed(artefact) != record["md5"]:
+        problems.append(f"{artefact}: changed since it was made (MD5 {hashed(artefact)}, "
+                        f"recorded {record['md5']})")
+    stage, dvc = _dvc_md5(root, outs, record["artefact"])
+    now = params_hashes(settings, stage_keys.get(stage, []))
+    stale = sorted(k for k, v in now.items() if record["params"].get(k) != v)
+    if stale:
+        problems.append(f"{artefact}: made with other {', '.join(stale)} than params.yaml's "
+                        f"(profile {record['profile']}); rebuild it (dvc repro)")
+    if dvc is not None and not record["md5"].endswith(".tree") and dvc != record["md5"]:
+        problems.append(f"{artefact}: its record's MD5 {record['md5']} is not the {dvc} that "
+                        f"dvc.lock's {stage} stage recorded")
+    changed = sorted(name for name, digest in record["inputs"].items()
+                     if (root / name).exists() and hashed(root / name) != digest)
+    if changed:
+        problems.append(f"{artefact}: its input {changed[0]} changed since it was made"
+                        + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""))
+    return problems
+
+
+def provenance_problems(root: str | Path, load_settings) -> list[str]:
+    """Every artefact has a record, and every record holds (`load_settings(profile)` resolves
+    today's params.yaml)."""
+    root = Path(root)
+    missing = [f"{path}: no provenance record ({record_path(path).name} or one of a directory "
+               f"holding it); rebuild it" for pattern in ARTEFACTS
+               for path in sorted(root.glob(pattern)) if not _covered(path, root)]
+    stage_keys, outs, hashes = stage_param_keys(root / "dvc.yaml"), _dvc_outs(root), {}
+    problems = []
+    for record_file in sorted([*root.glob(f"results/**/*{SUFFIX}"),
+                               *root.glob(f"reports/**/*{SUFFIX}")]):
+        try:
+            settings = load_settings(json.loads(record_file.read_text())["profile"])
+            problems += record_problems(root, record_file, settings, stage_keys, outs, hashes)
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            problems.append(f"{record_file}: not a readable provenance record ({exc!r}); "
+                            f"rebuild its artefact")
+    return missing + problems

@@ -1,0 +1,143 @@
+"""The smoke profile built end to end in scratch git repositories, shared by the slow tests.
+
+The local build is the README's first command, `make figures`, killed while a fine-tuning job runs
+and started again: every test of the built pipeline therefore also checks that a resumed build is
+a complete one. A second, uninterrupted build through Slurm is compared with it in
+test_slurm_build.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from essential_sparsity.io import read_metadata, read_tensors
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+
+
+def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+BUILT = ("results/", "reports/figures/", "reports/notebooks/", "logs/")
+
+
+def tracked_files() -> list[str]:
+    """The project's sources as a clean clone has them (a local build's artefacts left out)."""
+    listing = sh("git", "ls-files", "--cached", "--others", "--exclude-standard", cwd=ROOT)
+    return [f for f in listing.stdout.splitlines()
+            if (ROOT / f).is_file() and not f.startswith(BUILT)]
+
+
+def set_profile(repo: Path, profile: str) -> None:
+    params = repo / "params.yaml"
+    text, n = re.subn(r"^profile: \w+", f"profile: {profile}", params.read_text(), flags=re.M)
+    assert n == 1
+    params.write_text(text)
+
+
+def csv_dicts(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def csv_rows(path: Path, key: str, value: str) -> list[tuple[str, str]]:
+    return [(row[key], row[value]) for row in csv_dicts(path)]
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in root.rglob("*") if p.is_file()}
+
+
+def smoke_repo(repo: Path) -> Path:
+    """A git repository of the project's sources on the smoke profile, nothing built."""
+    for name in tracked_files():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, repo / name)
+    set_profile(repo, "smoke")
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-qm", "smoke", cwd=repo)
+    return repo
+
+
+
+def running_finetune_job(repo: Path, build: subprocess.Popen, timeout: float = 900) -> Path:
+    """The run directory of a fine-tuning job that has been running for a second: its log
+    exists (the shell opened it when the job started) and its metrics.json does not."""
+    logs = repo / "logs" / "finetune"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if build.poll() is not None:
+            raise AssertionError(f"the build ended ({build.returncode}) before a fine-tuning "
+                                 f"job was seen running")
+        for log in logs.rglob("*.log") if logs.is_dir() else []:
+            run = repo / "results" / "finetune" / log.relative_to(logs).with_suffix("")
+            if not (run / "metrics.json").exists() and time.time() - log.stat().st_mtime > 1:
+                return run
+        time.sleep(0.2)
+    raise AssertionError(f"no fine-tuning job started within {timeout:.0f} s")
+
+
+TIMINGS = ("wall_time_s", "train_time_s")
+# What a provenance record says of the job rather than of the run: its place, time and machine,
+# and hashes that follow from the safetensors header order (the writer's hash-map order).
+CIRCUMSTANCES = ("md5", "code", "host", "scheduler_job", "started", "wall_time_s", "inputs")
+
+
+def same_artefact(ours: Path, theirs: Path) -> bool:
+    """metrics.json: equal apart from wall times; provenance: the same job (command, profile,
+    params, seeds, packages, device, the inputs' names); safetensors: the same tensors and
+    metadata (the header's key order is not part of the content); any other file: the same
+    bytes."""
+    if ours.name == "metrics.json":
+        mine, reference = (json.loads(path.read_text()) for path in (ours, theirs))
+        return ({k: v for k, v in mine.items() if k not in TIMINGS}
+                == {k: v for k, v in reference.items() if k not in TIMINGS})
+    if ours.name.endswith(".prov.json"):
+        mine, reference = (json.loads(path.read_text()) for path in (ours, theirs))
+        return (sorted(mine["inputs"]) == sorted(reference["inputs"])
+                and {k: v for k, v in mine.items() if k not in CIRCUMSTANCES}
+                == {k: v for k, v in reference.items() if k not in CIRCUMSTANCES})
+    if ours.suffix == ".safetensors":
+        a, b = read_tensors(ours), read_tensors(theirs)
+        return (read_metadata(ours) == read_metadata(theirs) and a.keys() == b.keys()
+                and all(torch.equal(a[k], b[k]) for k in a))
+    return ours.read_bytes() == theirs.read_bytes()
+
+
+def killed_and_resumed_build(repo: Path) -> Path:
+    """`make figures` killed with every process it started while a fine-tuning job runs, then
+    run again to the end; returns the killed job's run directory, checked to hold no metrics
+    right after the kill."""
+    make = ("make", "figures", f"VENV={BIN.parent}")  # the set-up environment, not a new one
+    build = subprocess.Popen(make, cwd=repo, env=ENV, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        killed = running_finetune_job(repo, build)
+    finally:
+        os.killpg(build.pid, signal.SIGKILL)
+        build.wait()
+    assert not (killed / "metrics.json").exists(), "the killed job left metrics behind"
+    sh(*make, cwd=repo)
+    return killed

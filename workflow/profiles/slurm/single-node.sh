@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A one-node Slurm cluster on this machine, for trying the Slurm profile (and for CI, which runs
+# the smoke profile through it). Debian's slurmctld, slurmd and slurm-client; no munge, no
+# accounting. The node offers two job slots per core (declared CPUs, kept by config_overrides): a
+# smoke job spends much of its life starting Snakemake and waiting for the next status poll. Idempotent: a cluster that already answers is left as it is, and an existing
+# /etc/slurm/slurm.conf that this script did not write is never replaced. Needs root (or sudo).
+set -euo pipefail
+
+CONF=/etc/slurm/slurm.conf
+MARK="# written by essential-sparsity workflow/profiles/slurm/single-node.sh"
+SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+
+if scontrol ping 2>/dev/null | grep -q "is UP"; then
+    exit 0
+fi
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        slurmctld slurmd slurm-client >/dev/null
+fi
+if [ -f "$CONF" ] && ! grep -qxF "$MARK" "$CONF"; then
+    echo "single-node.sh: $CONF exists and is not ours, and its controller does not answer;" \
+         "start that cluster, or move the file away to let this script write a one-node one" >&2
+    exit 1
+fi
+
+host=$(hostname -s)
+# The node line as slurmd measures this machine, with twice its cores.
+node=$(slurmd -C | head -n1 | awk '{for (i = 1; i <= NF; i++) {
+    split($i, kv, "="); if (kv[1] == "CPUs" || kv[1] == "CoresPerSocket") $i = kv[1] "=" 2 * kv[2]
+} print}')
+$SUDO mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
+$SUDO tee "$CONF" >/dev/null <<EOF
+$MARK
+ClusterName=local
+SlurmctldHost=$host
+AuthType=auth/none
+CredType=cred/none
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+ProctrackType=proctrack/pgid
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+ReturnToService=2
+SlurmdParameters=config_overrides
+$node State=UNKNOWN
+PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+$SUDO slurmctld
+$SUDO slurmd
+for _ in $(seq 60); do
+    if sinfo -h -o %t 2>/dev/null | grep -qE "^idle"; then
+        echo "single-node.sh: Slurm is up: $(sinfo -h -o '%P %D node(s) %c CPUs %m MB %t')"
+        exit 0
+    fi
+    sleep 0.5
+done
+echo "single-node.sh: slurmctld/slurmd started but the node is not idle after 30 s;" \
+     "see /var/log/slurm/slurmctld.log and slurmd.log" >&2
+exit 1
