@@ -425,3 +425,45 @@ def write_opt_snapshot(cache: Path, staging: Path):
     opt_tokenizer().save_pretrained(staging)
     add_snapshot(cache, OPT_REPO, "model", MODEL_COMMIT, staging)
     return model
+
+
+SQUAD_REPO = "rajpurkar/squad"
+SQUAD_COMMIT = "7b6d24c440a36b6815f21b70d25016731768db1f"
+SQUAD_FILES = {"train": "plain_text/train-00000-of-00001.parquet",
+               "validation": "plain_text/validation-00000-of-00001.parquet"}
+SQUAD_LEAD = "  "  # every third context starts with whitespace, as a few of SQuAD's do
+
+
+def squad_row(i: int, golds: int) -> dict:
+    """Example i: a context of two fixture sentences, a question on it, and `golds` answers
+    (training rows have one, validation rows up to three), each two of the context's words
+    from word i % 4 on, with its character offset in the context as stored (leading whitespace
+    included)."""
+    lead = SQUAD_LEAD if i % 3 == 0 else ""
+    first, second = f"{sentence(i, 1)} {i}", sentence(i, 2)
+    words = first.split()
+    at = [i % 4 + k for k in range(golds)]
+    texts = [" ".join(words[k:k + 2]) for k in at]
+    starts = [len(lead) + len(" ".join(words[:k])) + (k > 0) for k in at]
+    return {"id": f"q{i}", "title": f"title {i % 4}", "context": f"{lead}{first} {second}",
+            "question": f"which words begin text {i} ?",
+            "answers": {"text": texts, "answer_start": starts}}
+
+
+def write_squad_snapshot(cache: Path, staging: Path, rows: dict[str, int] | None = None) -> None:
+    """rajpurkar/squad as the hub stores it: one parquet file per split of the plain_text
+    config, `answers` a struct of lists (text, answer_start)."""
+    start = 0
+    for split, count in (rows or {"train": 40, "validation": 12}).items():
+        golds = 1 if split == "train" else 3
+        frame = pd.DataFrame([squad_row(i, 1 + i % golds) for i in range(start, start + count)])
+        start += count
+        (staging / SQUAD_FILES[split]).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(staging / SQUAD_FILES[split], index=False)
+    add_snapshot(cache, SQUAD_REPO, "dataset", SQUAD_COMMIT, staging)
+
+
+def write_opt_and_squad_snapshots(cache: Path, staging: Path) -> None:
+    """facebook/opt-125m and rajpurkar/squad in one cache."""
+    write_opt_snapshot(cache, staging / "opt")
+    write_squad_snapshot(cache, staging / "squad")

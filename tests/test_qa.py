@@ -1,12 +1,30 @@
-"""SQuAD v1.1 (Table 1's F1): the official script's scores, and span labels and decoding."""
+"""SQuAD v1.1 (Table 1's F1): the official script's scores, span labels and decoding, and the
+hub loader on a local rajpurkar/squad in the hub's cache layout (tests/hub_fixtures.py)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hub_fixtures import (
+    SQUAD_FILES,
+    SQUAD_LEAD,
+    SQUAD_REPO,
+    build_cache,
+    opt_tokenizer,
+    repo_dir,
+    write_opt_and_squad_snapshots,
+)
+from test_sources import use_cache
 
-from essential_sparsity import qa
+from essential_sparsity import data, qa, sources, stages
+from essential_sparsity.io import read_json
+from essential_sparsity.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
 
 # --- the official scores, checked by hand --------------------------------------------------------
 
@@ -67,3 +85,114 @@ def test_best_spans_is_the_best_valid_pair():
                  if j < 9 and inside[row, i] and inside[row, j]]
         _, i, j = max(pairs)
         assert (int(first[row]), int(last[row])) == (i, j)
+
+
+@pytest.fixture(scope="module")
+def squad_cache(tmp_path_factory):
+    return build_cache(tmp_path_factory, "hf-squad", write_opt_and_squad_snapshots)
+
+
+@pytest.fixture
+def hub(squad_cache, monkeypatch):
+    use_cache(monkeypatch, squad_cache)
+
+
+def tokenizers() -> dict:
+    """BERT's word pieces (the packaged MiniLM, lower-casing) and OPT's byte-level BPE."""
+    return {"wordpiece": sources.load_tokenizer("minilm-l6"), "byte-level": opt_tokenizer()}
+
+
+@pytest.mark.parametrize(("kind", "max_length"), [("wordpiece", 12), ("byte-level", 44)])
+def test_decoding_the_labels_gives_back_the_answer(hub, kind, max_length):
+    """Logits peaked at the labelled tokens decode to the gold answer's exact characters; a
+    label at NO_ANSWER is an answer truncation really cut off."""
+    frame = sources.load_task("squad").examples
+    encoded = qa.encode(tokenizers()[kind], frame, max_length)
+    rows = torch.arange(len(frame))
+    start = torch.zeros(encoded["input_ids"].shape).index_put_(
+        (rows, encoded["start_positions"]), torch.tensor(10.0))
+    end = torch.zeros(encoded["input_ids"].shape).index_put_(
+        (rows, encoded["end_positions"]), torch.tensor(10.0))
+    decoded = qa.predictions(encoded, start, end, frame["text_pair"].tolist())
+    cut = encoded["start_positions"] == 0
+    assert 0 < int(cut.sum()) < len(frame)   # truncation cuts some answers off, not all
+    for i in range(len(frame)):
+        answer, offset = frame["answer_texts"][i][0], frame["answer_starts"][i][0]
+        if cut[i]:
+            assert int(encoded["char_end"][i].max()) < offset + len(answer)
+        else:
+            assert decoded[i] == answer
+
+
+def test_model_inputs_drop_the_character_spans(hub):
+    encoded = qa.encode(opt_tokenizer(), sources.load_task("squad").examples.head(4), 32)
+    assert set(qa.model_inputs(encoded)) == {"input_ids", "attention_mask", "start_positions",
+                                             "end_positions"}
+
+
+# --- the hub loader -------------------------------------------------------------------------------
+
+def test_squad_loads_from_the_hub_cache(hub, squad_cache):
+    import pandas as pd
+
+    (snapshot,) = (repo_dir(squad_cache, SQUAD_REPO, "dataset") / "snapshots").iterdir()
+    task = sources.load_task("squad")
+    assert task.label_names == sources.QA_LABELS
+    for frame, split in ((task.examples, "train"), (task.fixed_test, "validation")):
+        raw = pd.read_parquet(snapshot / SQUAD_FILES[split])
+        assert list(frame.columns) == ["text", "text_pair", "label", "answer_texts",
+                                       "answer_starts"]
+        assert frame["text"].tolist() == raw["question"].tolist()
+        assert frame["text_pair"].tolist() == raw["context"].str.strip().tolist()
+        assert (frame["label"] == 0).all()
+        assert [len(a) for a in frame["answer_texts"]] == [len(a["text"]) for a in raw["answers"]]
+        for context, texts, starts in zip(frame["text_pair"], frame["answer_texts"],
+                                          frame["answer_starts"], strict=True):
+            assert [context[s:s + len(t)] for t, s in zip(texts, starts, strict=True)] == texts
+    assert raw["context"].str.startswith(SQUAD_LEAD).any()   # offsets were shifted
+    assert task.fixed_test["answer_texts"].map(len).max() == 3
+
+
+def test_missing_squad_names_file_and_command(empty_hub_cache):
+    with pytest.raises(sources.SourceError) as err:
+        sources.load_task("squad")
+    assert "\n" not in str(err.value)
+    assert (f"hf download --repo-type dataset {SQUAD_REPO} {SQUAD_FILES['train']}"
+            in str(err.value))
+
+
+@pytest.fixture
+def empty_hub_cache(tmp_path, monkeypatch):
+    use_cache(monkeypatch, tmp_path / "hub")
+
+
+def test_sources_list_squad_from_the_hub():
+    (row,) = [r for r in sources.available_sources() if r["name"] == "squad"]
+    assert row == {"kind": "task", "name": "squad", "source": f"hub {SQUAD_REPO}",
+                   "installed": True}
+
+
+def paper_params(validation_size: int = 8) -> dict:
+    """The paper profile at the fixture's scale: SQuAD fine-tuned 1 epoch at 64 tokens."""
+    params = load_params(ROOT / "params.yaml", "paper")
+    params["data"]["validation_size"] = validation_size
+    params["finetune"].update(eval_batch_size=8, threads=1,
+                              per_task={"squad": {"epochs": 1, "batch_size": 8,
+                                                  "learning_rate": 1e-3, "max_length": 64}})
+    return params
+
+
+def test_splits_keep_the_answers_and_the_official_validation_as_test(hub, tmp_path):
+    params = paper_params()
+    stages.split_task(params, "squad", tmp_path)
+    task = sources.load_task("squad")
+    splits = {s: data.read_split(tmp_path, s) for s in data.SPLITS}
+    assert [len(splits[s]) for s in data.SPLITS] == [32, 8, 12]
+    assert splits["test"]["text"].tolist() == task.fixed_test["text"].tolist()
+    assert splits["test"]["answer_texts"].tolist() == task.fixed_test["answer_texts"].tolist()
+    assert not set(splits["train"]["text"]) & set(splits["validation"]["text"])
+    by_question = task.examples.set_index("text")
+    for row in splits["train"].itertuples():
+        assert row.answer_starts == by_question.loc[row.text, "answer_starts"]
+    meta = read_json(tmp_path / "meta.json")
+    assert meta["label_names"] == ["span"] and meta["sizes"]["test"] == 12
