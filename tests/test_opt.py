@@ -117,6 +117,9 @@ def test_hub_loaders_read_opt_from_the_cache(hub):
     assert type(classifier).__name__ == "OPTForSequenceClassification"
     assert classifier.config.pad_token_id == 1 and classifier.score.out_features == 3
     assert all(torch.equal(classifier.model.state_dict()[k], v) for k, v in saved.items())
+    reader = sources.load_span_predictor("opt-125m", seed=0)
+    assert type(reader).__name__ == "OPTForQuestionAnswering"
+    assert reader.qa_outputs.out_features == 2
 
 
 def test_prune_stage_masks_the_hub_opt(hub, tmp_path):

@@ -1,5 +1,6 @@
-"""SQuAD v1.1 (Table 1's F1): the official script's scores, span labels and decoding, and the
-hub loader on a local rajpurkar/squad in the hub's cache layout (tests/hub_fixtures.py)."""
+"""SQuAD v1.1 (Table 1's F1): the official script's scores, span labels and decoding, the hub
+loader on a local rajpurkar/squad in the hub's cache layout, and sparse fine-tuning of a span
+predictor end to end (tests/hub_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from hub_fixtures import (
 )
 from test_sources import use_cache
 
-from essential_sparsity import data, qa, sources, stages
-from essential_sparsity.io import read_json
+from essential_sparsity import data, masks, qa, sources, stages
+from essential_sparsity.io import read_json, read_tensors, write_json
 from essential_sparsity.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,3 +197,54 @@ def test_splits_keep_the_answers_and_the_official_validation_as_test(hub, tmp_pa
         assert row.answer_starts == by_question.loc[row.text, "answer_starts"]
     meta = read_json(tmp_path / "meta.json")
     assert meta["label_names"] == ["span"] and meta["sizes"]["test"] == 12
+
+
+# --- sparse fine-tuning end to end ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def qa_runs(squad_cache, tmp_path_factory):
+    """A span predictor fine-tuned on the fixture's SQuAD under a 50% OMP mask: the fixture's
+    OPT (from the hub cache) and the packaged MiniLM (a BERT)."""
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    tmp = tmp_path_factory.mktemp("qa")
+    with pytest.MonkeyPatch.context() as patch:
+        use_cache(patch, squad_cache)
+        params = paper_params()
+        stages.split_task(params, "squad", tmp / "data")
+        runs = {}
+        for model in ("opt-125m", "minilm-l6"):
+            run = tmp / model
+            stages.prune(params, model, "omp-global", 0.5, run / "mask.safetensors")
+            record = stages.finetune_run(params, model, "squad", run / "mask.safetensors", 0,
+                                         tmp / "data", run / "metrics.json",
+                                         run / "model.safetensors")
+            runs[model] = (record, masks.load_mask(run / "mask.safetensors"),
+                           read_tensors(run / "model.safetensors"))
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+    return runs
+
+
+@pytest.mark.parametrize(("model", "prefix"), [("opt-125m", "model."), ("minilm-l6", "bert.")])
+def test_span_predictor_fine_tunes_under_the_mask(qa_runs, model, prefix):
+    record, mask, checkpoint = qa_runs[model]
+    assert record["metric"] == "f1" and record["task"] == "squad"
+    assert 0 <= record["value"] <= 100 and 0 <= record["exact_match"] <= record["value"]
+    assert 0 <= record["validation_value"] <= 100 and "validation_exact_match" in record
+    assert record["test_examples"] == 12 and record["train_examples"] == 32
+    assert record["steps"] == 4 and record["settings"]["max_length"] == 64
+    assert record["scope_sparsity"] == pytest.approx(0.5, abs=1e-6)
+    assert "qa_outputs.weight" in checkpoint
+    for name, keep in mask.items():
+        weight = checkpoint[prefix + name]
+        assert (weight[~keep] == 0).all(), name
+        assert (weight[keep] != 0).all(), name
+
+
+def test_tables_label_the_squad_runs_f1(qa_runs, tmp_path):
+    from essential_sparsity import evaluate
+
+    for model, (record, _, _) in qa_runs.items():
+        write_json(tmp_path / model / "metrics.json", record)
+    runs = evaluate.runs_table(sorted(tmp_path.glob("*/metrics.json")))
+    assert set(runs["metric"]) == {"f1"}

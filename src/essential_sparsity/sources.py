@@ -8,6 +8,8 @@ layout in tests (HF_HUB_OFFLINE=1, HF_HUB_CACHE=fixture).
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,17 +128,26 @@ def load_tokenizer(name: str, location: str | None = None):
     return _from_pretrained(AutoTokenizer, name, location)
 
 
-def load_encoder(name: str, location: str | None = None):
-    """The pre-trained encoder alone: what masks are computed on."""
-    from transformers import AutoModel
+@contextmanager
+def _errors_only() -> Iterator[None]:
+    """transformers' warnings about weights it did not use (an MLM checkpoint's head, a missing
+    pooler, never pruned) or newly initialised (the task head: the point) are silenced."""
     from transformers.utils import logging
 
     verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # an MLM checkpoint has no pooler, which is never pruned
+    logging.set_verbosity_error()
     try:
-        return _from_pretrained(AutoModel, name, location)
+        yield
     finally:
         logging.set_verbosity(verbosity)
+
+
+def load_encoder(name: str, location: str | None = None):
+    """The pre-trained encoder alone: what masks are computed on."""
+    from transformers import AutoModel
+
+    with _errors_only():
+        return _from_pretrained(AutoModel, name, location)
 
 
 def load_classifier(name: str, num_labels: int, seed: int, location: str | None = None):
@@ -148,18 +159,24 @@ def load_classifier(name: str, num_labels: int, seed: int, location: str | None 
         AutoModelForImageClassification,
         AutoModelForSequenceClassification,
     )
-    from transformers.utils import logging
 
     torch.manual_seed(seed)
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # "newly initialized head" is the point, not a warning
-    try:
+    with _errors_only():
         config = _from_pretrained(AutoConfig, name, location)
         loader = (AutoModelForImageClassification if config.model_type in VISION_TYPES
                   else AutoModelForSequenceClassification)
         return _from_pretrained(loader, name, location, num_labels=num_labels)
-    finally:
-        logging.set_verbosity(verbosity)
+
+
+def load_span_predictor(name: str, seed: int, location: str | None = None):
+    """The pre-trained model with a new span-prediction head (start and end score per token),
+    initialised from `seed`: extractive question answering."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    torch.manual_seed(seed)
+    with _errors_only():
+        return _from_pretrained(AutoModelForQuestionAnswering, name, location)
 
 
 def load_pixel_scaling(name: str, location: str | None = None) -> dict:
