@@ -386,3 +386,84 @@ def build_cache(tmp_path_factory, name: str, write) -> Path:
     root = tmp_path_factory.mktemp(name)
     write(root / "hub", root / "staging")
     return root / "hub"
+
+
+OPT_REPO = "facebook/opt-125m"
+OPT_SPECIAL = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0-3, as in OPT's vocab.json
+
+
+def opt_tokenizer():
+    """OPT's tokenizer in miniature: byte-level BPE over the 256 byte symbols alone (no merges),
+    with OPT's special tokens: </s> begins every text and separates a pair, <pad> is id 1."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import GPT2Tokenizer
+
+    vocab = {t: i for i, t in enumerate([*OPT_SPECIAL, *sorted(ByteLevel.alphabet())])}
+    return GPT2Tokenizer(vocab=vocab, merges=[], bos_token="</s>", eos_token="</s>",
+                         unk_token="</s>", pad_token="<pad>", add_bos_token=True)
+
+
+def tiny_opt(seed: int = 0):
+    """A 2-block OPT causal LM with random weights. Its embeddings (8) are narrower than its
+    blocks (16), as OPT-350M's are, so it has project_in and project_out (outside the scope)."""
+    import torch
+    from transformers import OPTConfig, OPTForCausalLM
+
+    config = OPTConfig(vocab_size=len(OPT_SPECIAL) + 256, hidden_size=16, word_embed_proj_dim=8,
+                       num_hidden_layers=2, ffn_dim=32, num_attention_heads=2,
+                       max_position_embeddings=96, do_layer_norm_before=False, pad_token_id=1,
+                       bos_token_id=2, eos_token_id=2, architectures=["OPTForCausalLM"])
+    torch.manual_seed(seed)
+    return OPTForCausalLM(config).eval()
+
+
+def write_opt_snapshot(cache: Path, staging: Path):
+    """The fixture's facebook/opt-125m (model and tokenizer); returns the model that was saved."""
+    staging.mkdir(parents=True)
+    model = tiny_opt()
+    model.save_pretrained(staging)
+    opt_tokenizer().save_pretrained(staging)
+    add_snapshot(cache, OPT_REPO, "model", MODEL_COMMIT, staging)
+    return model
+
+
+SQUAD_REPO = "rajpurkar/squad"
+SQUAD_COMMIT = "7b6d24c440a36b6815f21b70d25016731768db1f"
+SQUAD_FILES = {"train": "plain_text/train-00000-of-00001.parquet",
+               "validation": "plain_text/validation-00000-of-00001.parquet"}
+SQUAD_LEAD = "  "  # every third context starts with whitespace, as a few of SQuAD's do
+
+
+def squad_row(i: int, golds: int) -> dict:
+    """Example i: a context of two fixture sentences, a question on it, and `golds` answers
+    (training rows have one, validation rows up to three), each two of the context's words
+    from word i % 4 on, with its character offset in the context as stored (leading whitespace
+    included)."""
+    lead = SQUAD_LEAD if i % 3 == 0 else ""
+    first, second = f"{sentence(i, 1)} {i}", sentence(i, 2)
+    words = first.split()
+    at = [i % 4 + k for k in range(golds)]
+    texts = [" ".join(words[k:k + 2]) for k in at]
+    starts = [len(lead) + len(" ".join(words[:k])) + (k > 0) for k in at]
+    return {"id": f"q{i}", "title": f"title {i % 4}", "context": f"{lead}{first} {second}",
+            "question": f"which words begin text {i} ?",
+            "answers": {"text": texts, "answer_start": starts}}
+
+
+def write_squad_snapshot(cache: Path, staging: Path, rows: dict[str, int] | None = None) -> None:
+    """rajpurkar/squad as the hub stores it: one parquet file per split of the plain_text
+    config, `answers` a struct of lists (text, answer_start)."""
+    start = 0
+    for split, count in (rows or {"train": 40, "validation": 12}).items():
+        golds = 1 if split == "train" else 3
+        frame = pd.DataFrame([squad_row(i, 1 + i % golds) for i in range(start, start + count)])
+        start += count
+        (staging / SQUAD_FILES[split]).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(staging / SQUAD_FILES[split], index=False)
+    add_snapshot(cache, SQUAD_REPO, "dataset", SQUAD_COMMIT, staging)
+
+
+def write_opt_and_squad_snapshots(cache: Path, staging: Path) -> None:
+    """facebook/opt-125m and rajpurkar/squad in one cache."""
+    write_opt_snapshot(cache, staging / "opt")
+    write_squad_snapshot(cache, staging / "squad")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from essential_sparsity.params import ParamsError, load_params
+from essential_sparsity.params import ParamsError, finetune_settings, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,17 @@ def test_profile_overrides_only_its_keys():
     assert smoke["finetune"]["learning_rate"] == default["finetune"]["learning_rate"]
 
 
+def test_paper_profile_has_figure_2s_models_and_squad_with_table_1_settings():
+    params = load_params(ROOT / "params.yaml", "paper")
+    assert params["sources"]["models"] == ["bert-base-uncased", "opt-125m", "opt-350m",
+                                           "opt-1.3b"]
+    assert params["sources"]["tasks"][-1] == "squad"
+    squad = finetune_settings(params, "squad", "opt-350m")
+    assert (squad["epochs"], squad["batch_size"], squad["learning_rate"]) == (3, 16, 3e-5)
+    assert squad["max_length"] == 384 and squad["adam_epsilon"] == 1e-8
+    assert finetune_settings(params, "mnli")["learning_rate"] == 2e-5
+
+
 def _write(tmp_path, edit) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     edit(raw)
@@ -42,6 +53,7 @@ BAD = [
     (lambda r: r["prune"]["sparsities"].append(1.0), "prune.sparsities.", "1.0"),
     (lambda r: r["prune"]["sparsities"].append(-0.1), "prune.sparsities.", "-0.1"),
     (lambda r: r["sources"].update(models=["gpt-9"]), "sources.models.0", "gpt-9"),
+    (lambda r: r["sources"].update(models=["opt-13b"]), "sources.models.0", "opt-13b"),
     (lambda r: r["sources"].update(tasks=["imagenet"]), "sources.tasks.0", "imagenet"),
     (lambda r: r["prune"].update(methods=["snip"]), "prune.methods.0", "snip"),
     (lambda r: r["finetune"].update(learning_rate=-1e-4), "finetune.learning_rate", "-0.0001"),

@@ -93,7 +93,9 @@ def make_splits(task: TaskData, sizes: dict, seed: int,
                           None if fixed is None else fixed["label"].to_numpy())
     frames = {split: (fixed if split == "test" and fixed is not None else pool).iloc[rows]
               for split, rows in index.items()}
-    return {k: v.reset_index(drop=True)[["text", "text_pair", "label"]] for k, v in frames.items()}
+    columns = ["text", "text_pair", "label"]
+    columns += [c for c in pool.columns if c not in columns]  # a task's own: SQuAD's answers
+    return {k: v.reset_index(drop=True)[columns] for k, v in frames.items()}
 
 
 def write_splits(out_dir: str | Path, frames: dict[str, pd.DataFrame], label_names: list[str],

@@ -28,14 +28,14 @@ from .scope import scope_weights
 
 def encode(tokenizer, frame: pd.DataFrame, max_length: int) -> dict[str, torch.Tensor]:
     pairs = frame["text_pair"].tolist() if frame["text_pair"].str.len().any() else None
-    tokenizer.padding_side = "right"  # _batches trims trailing padding
+    tokenizer.padding_side = "right"  # batches trims trailing padding
     batch = tokenizer(frame["text"].tolist(), pairs, truncation=True, max_length=max_length,
                       padding="max_length", return_tensors="pt")
     batch["labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)
     return dict(batch)
 
 
-def _batches(data: dict[str, torch.Tensor], size: int, order: torch.Tensor):
+def batches(data: dict[str, torch.Tensor], size: int, order: torch.Tensor):
     """Batches in `order`; text batches are cut to their longest example: trailing padding is
     masked out anyway, so dropping it changes nothing but the time (short tweets run about a
     third faster)."""
@@ -46,6 +46,12 @@ def _batches(data: dict[str, torch.Tensor], size: int, order: torch.Tensor):
             continue
         length = int(data["attention_mask"][index].sum(1).max())
         yield {k: v[index, :length] if v.dim() == 2 else v[index] for k, v in data.items()}
+
+
+def rows(data: dict[str, torch.Tensor]) -> int:
+    """Examples in a split: every tensor has one row per example (labels, images, or a question
+    answering split's span positions)."""
+    return len(next(iter(data.values())))
 
 
 def autocast(model: torch.nn.Module, precision: str) -> AbstractContextManager:
@@ -92,7 +98,7 @@ def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str,
     apply_mask(scoped, mask)
     optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"],
                       settings["adam_epsilon"])
-    n = len(data["labels"])
+    n = rows(data)
     per_epoch = math.ceil(n / settings["batch_size"])
     total = per_epoch * settings["epochs"]
     scheduler = linear_schedule(optimizer, total, int(settings["warmup_ratio"] * total))
@@ -104,7 +110,7 @@ def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str,
         for epoch in range(settings["epochs"]):
             order = torch.randperm(n, generator=generator)
             epoch_loss = 0.0
-            for batch in _batches(data, settings["batch_size"], order):
+            for batch in batches(data, settings["batch_size"], order):
                 batch = to_device(batch, device)
                 with autocast(model, settings["precision"]):
                     loss = model(**prepare(batch)).loss
@@ -113,7 +119,7 @@ def train(model: torch.nn.Module, data: dict[str, torch.Tensor], mask: dict[str,
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 apply_mask(scoped, mask)
-                epoch_loss += loss.item() * len(batch["labels"])
+                epoch_loss += loss.item() * rows(batch)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
                 bar.update()
             losses.append(epoch_loss / n)
@@ -135,7 +141,7 @@ def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: 
     device = next(model.parameters()).device
     correct, loss_sum = 0, 0.0
     order = torch.arange(len(data["labels"]))
-    for batch in _batches(data, batch_size, order):
+    for batch in batches(data, batch_size, order):
         batch = to_device(batch, device)
         with autocast(model, precision):
             out = model(**prepare(batch))

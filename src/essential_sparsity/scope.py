@@ -1,7 +1,7 @@
 """The pruning scope: which weight matrices one-shot magnitude pruning may remove weights from.
 
 As in the paper's code, the scope is the transformer blocks' attention (Q, K, V, output) and
-feed-forward (in, out) weight matrices, of encoders (BERT, ViT) and decoders (Llama) alike.
+feed-forward (in, out) weight matrices, of encoders (BERT, ViT) and decoders (OPT, Llama) alike.
 Embeddings, pooler, classifier or LM head, LayerNorm and biases are never pruned, and every
 sparsity is reported over the scope only. Names are those of the base model (`model.base_model`),
 so one mask fits the bare model and every head put on top of it."""
@@ -32,6 +32,16 @@ PATTERNS: dict[str, dict[str, str]] = {
         "attention_output": r"layers\.(\d+)\.attention\.o_proj\.weight",
         "ffn_in": r"layers\.(\d+)\.mlp\.fc1\.weight",
         "ffn_out": r"layers\.(\d+)\.mlp\.fc2\.weight",
+    },
+    # OPT decoders (Figures 2 and 5). OPT-350M's project_in/project_out (between its 512-wide
+    # embeddings and 1024-wide blocks) sit outside the blocks, like the embeddings: not in scope.
+    "opt": {
+        "query": r"decoder\.layers\.(\d+)\.self_attn\.q_proj\.weight",
+        "key": r"decoder\.layers\.(\d+)\.self_attn\.k_proj\.weight",
+        "value": r"decoder\.layers\.(\d+)\.self_attn\.v_proj\.weight",
+        "attention_output": r"decoder\.layers\.(\d+)\.self_attn\.out_proj\.weight",
+        "ffn_in": r"decoder\.layers\.(\d+)\.fc1\.weight",
+        "ffn_out": r"decoder\.layers\.(\d+)\.fc2\.weight",
     },
     # Llama-style decoders (SmolLM2, Vicuna): the gated FFN's gate and up projections both read
     # the block's input, so both are ffn_in.

