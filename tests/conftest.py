@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models built from configs, the project's params, and the smoke build."""
+"""Shared fixtures: tiny models built from configs, the project's params, and the smoke builds."""
 
 from __future__ import annotations
 
@@ -40,15 +40,25 @@ def params():
 
 
 @pytest.fixture(scope="session")
-def smoke_build(tmp_path_factory) -> dict:
-    """The smoke profile built by the README's `make figures`, killed while a fine-tuning job ran
-    and started again (a few minutes on 2 cores): the repository and the killed job's run."""
-    from smoke import killed_and_resumed_build, smoke_repo
+def smoke_builds(tmp_path_factory) -> dict:
+    """The smoke profile built twice, side by side (several minutes on 2 cores): by the README's
+    `make figures`, killed while a fine-tuning job ran and started again, and through the Slurm
+    profile without a break. The repositories, and the killed job's run."""
+    from smoke import finished, killed_and_resumed_build, smoke_repo, start_slurm_build
 
-    repo = smoke_repo(tmp_path_factory.mktemp("built") / "repo")
-    return {"repo": repo, "killed": killed_and_resumed_build(repo)}
+    slurm = smoke_repo(tmp_path_factory.mktemp("slurm") / "repo")
+    through_slurm = start_slurm_build(slurm)
+    try:
+        repo = smoke_repo(tmp_path_factory.mktemp("built") / "repo")
+        killed = killed_and_resumed_build(repo)
+    except BaseException:
+        through_slurm.terminate()  # Snakemake cancels its Slurm jobs
+        through_slurm.wait()
+        raise
+    finished(through_slurm, slurm)
+    return {"repo": repo, "killed": killed, "slurm": slurm}
 
 
 @pytest.fixture(scope="session")
-def built(smoke_build) -> Path:
-    return smoke_build["repo"]
+def built(smoke_builds) -> Path:
+    return smoke_builds["repo"]

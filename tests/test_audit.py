@@ -240,3 +240,24 @@ def test_a_directory_is_hashed_by_its_files_not_their_records(tmp_path):
     assert provenance.md5(run) == before
     (run / "step-1" / "weights.bin").write_bytes(b"abd")
     assert provenance.md5(run) != before and before.endswith(".tree")
+
+
+def test_the_cli_records_each_output_of_a_job_with_its_inputs(built):
+    """What every Snakemake rule runs: a subcommand told its outputs and inputs (from the project
+    directory, whose dvc.yaml names the params keys the records hash)."""
+    shutil.copy(ROOT / "dvc.yaml", built / "dvc.yaml")
+    report = mask_path(built, "omp-global", 0.5).with_suffix(".json")
+    write_json(report, masks.sparsity_report(masks.load_mask(report.with_suffix(
+        ".safetensors")), "bert"))
+    table = built / "results" / "tables" / "mask_table.csv"
+    with chdir(built):
+        assert main(["--params", "params.yaml", "--profile", "smoke",
+                     "--record-output", str(table.relative_to(built)),
+                     "--record-input", str(report.relative_to(built)),
+                     "mask-table", "--report", str(report), "--out", str(table)]) == 0
+    record = json.loads(provenance.record_path(table).read_text())
+    assert record["md5"] == provenance.md5(table) and record["command"] == "mask-table"
+    assert record["inputs"] == {str(report.relative_to(built)): provenance.md5(report)}
+    assert record["profile"] == "smoke" and record["scheduler_job"] is None
+    assert record["params"]["prune"] == provenance.value_hash(
+        load_params(built / "params.yaml", "smoke")["prune"])

@@ -29,6 +29,7 @@ TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "
                 *(name.split("_")[0] for name in FIGURES)}
 
 pytestmark = pytest.mark.slow
+PROFILE_NOTICE = "Using workflow specific profile"  # Snakemake's, before it reads the Snakefile
 
 
 def test_every_rule_ran_and_every_output_is_complete(built):
@@ -114,12 +115,12 @@ def test_arithmetic_tasks_fine_tune_at_every_level_as_labelled_stand_ins(built):
     assert meta["generated"] == arithmetic["generated"]
 
 
-def test_a_build_killed_mid_job_resumed_and_finished(smoke_build):
+def test_a_build_killed_mid_job_resumed_and_finished(smoke_builds):
     """The killed fine-tuning job (it had no metrics right after the kill) ran again, and DVC
     records every stage up to date. Its artefacts equal an uninterrupted build's:
-    test_slurm_build.py compares every checkpoint, mask and metrics file."""
-    built = smoke_build["repo"]
-    assert (smoke_build["killed"] / "metrics.json").is_file()
+    test_build_through_slurm.py compares every checkpoint, mask and metrics file."""
+    built = smoke_builds["repo"]
+    assert (smoke_builds["killed"] / "metrics.json").is_file()
     assert "up to date" in sh("dvc", "status", cwd=built).stdout
     assert not list((built / "results").rglob("*.tmp")), "a temporary file was left behind"
 
@@ -229,7 +230,7 @@ def test_pulled_clone_reports_nothing_to_rerun(built, pulled):
 
 
 def planned_rules(repo: Path, *targets: str) -> set[str]:
-    out = sh("snakemake", "-n", "--quiet", "rules", *targets, cwd=repo).stdout
+    out = sh("snakemake", *targets, "-n", "--quiet", "rules", cwd=repo).stdout
     return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", out, flags=re.M)} - {"total"}
 
 
@@ -298,7 +299,9 @@ def test_bad_params_stop_everything_and_touch_nothing(built):
             assert result.returncode != 0
             assert "finetune.learning_rate = -" in result.stdout + result.stderr
         direct = sh("snakemake", "--cores", "1", cwd=built, check=False)
-        assert direct.stderr.strip().count("\n") == 0  # one line
+        ours = [line for line in direct.stderr.strip().splitlines()
+                if not line.startswith(PROFILE_NOTICE)]
+        assert len(ours) == 1 and "fix finetune.learning_rate in params.yaml" in ours[0], ours
     finally:
         params.write_text(good)
     assert snapshot(built / "results") == before

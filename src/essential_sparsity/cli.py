@@ -25,9 +25,11 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the file's `profile:`)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (the Snakemake rules pass the job's {threads})")
-    parser.add_argument("--record", default=None, metavar="JSON",
-                        help='{"inputs": [...], "outputs": [...]}: on success, write a provenance '
-                        "record beside each output (the Snakemake rules pass the job's files)")
+    parser.add_argument("--record-output", action="append", default=[], metavar="PATH",
+                        help="on success, write a provenance record beside PATH (repeat it; the "
+                        "Snakemake rules pass every output of the job)")
+    parser.add_argument("--record-input", action="append", default=[], metavar="PATH",
+                        help="an input the records name with its MD5 (repeat it)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("check", help="validate params.yaml and print the resolved settings")
@@ -313,11 +315,10 @@ def _record(args: argparse.Namespace, started: float) -> None:
     from .device import device_name, job_device
     from .provenance import job_context, write_records
 
-    files = json.loads(args.record)
     seeds = {k: v for k, v in vars(args).items() if "seed" in k and v is not None}
     context = job_context(load_params(args.params, args.profile), args.command, seeds,
                           device_name(job_device("auto")))
-    write_records(files["outputs"], files["inputs"], context, started)
+    write_records(args.record_output, args.record_input, context, started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         status = run(args)
-        if status == 0 and args.record:
+        if status == 0 and args.record_output:
             _record(args, started)
         return status
     except EXPECTED as exc:

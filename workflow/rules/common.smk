@@ -47,9 +47,11 @@ CLI = f"essential-sparsity --params {PARAMS_FILE} --profile {PROFILE}"
 
 def job_cli(wildcards, input, output):
     """Every job's params.cli (so the profile is part of its parameters): the CLI, told the job's
-    inputs and outputs so that it writes a provenance record beside each output."""
-    files = {"inputs": [str(f) for f in input], "outputs": [str(f) for f in output]}
-    return f"{CLI} --record {shlex.quote(json.dumps(files))}"
+    inputs and outputs so that it writes a provenance record beside each output. One option per
+    file: a table's hundreds of inputs at paper scale would overflow a single argument."""
+    files = [f"--record-output {shlex.quote(str(f))}" for f in output]
+    files += [f"--record-input {shlex.quote(str(f))}" for f in input]
+    return " ".join([CLI, *files])
 ENV = "../envs/pipeline.yaml"
 
 MODELS = config["sources"]["models"]

@@ -30,6 +30,15 @@ node=$(slurmd -C | head -n1 | awk '{for (i = 1; i <= NF; i++) {
     split($i, kv, "="); if (kv[1] == "CPUs" || kv[1] == "CoresPerSocket") $i = kv[1] "=" 2 * kv[2]
 } print}')
 $SUDO mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
+# GPUs, where the machine has any, become the node's gpu resources: Slurm then sets each job's
+# CUDA_VISIBLE_DEVICES to the GPUs it was given.
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)
+gres=""
+if [ "$gpus" -gt 0 ]; then
+    gres="GresTypes=gpu"
+    node="$node Gres=gpu:$gpus"
+    echo "Name=gpu File=/dev/nvidia[0-$((gpus - 1))]" | $SUDO tee /etc/slurm/gres.conf >/dev/null
+fi
 $SUDO tee "$CONF" >/dev/null <<EOF
 $MARK
 ClusterName=local
@@ -55,6 +64,7 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2
 SlurmdParameters=config_overrides
+$gres
 $node State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF

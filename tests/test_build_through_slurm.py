@@ -1,9 +1,11 @@
 """The smoke profile through the Slurm profile on a real scheduler, against the local build.
 
-`make test` starts a one-node cluster on this machine (workflow/profiles/slurm/single-node.sh).
-Every job of the DAG is submitted with sbatch; the tables it ends with must be the local build's,
-and since that build was killed mid-job and resumed while this one ran straight through, every
-checkpoint, mask and metrics file must match too (test_pipeline.py checks the resumed build itself).
+`make test` starts a one-node cluster on this machine (workflow/profiles/slurm/single-node.sh);
+conftest's `smoke_builds` runs the whole DAG through it, every job an sbatch job. The tables it
+ends with must be the local build's, and since that build was killed mid-job and resumed while this
+one ran straight through, every checkpoint, mask, metrics file and provenance record must match
+too (test_pipeline.py checks the resumed build itself). This module runs before test_pipeline.py
+and removes the Slurm build when done: the two builds and a DVC round trip would not all fit.
 """
 
 from __future__ import annotations
@@ -15,26 +17,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from smoke import same_artefact, sh, smoke_repo
+from smoke import same_artefact, sh
 
 pytestmark = pytest.mark.slow
 
-# Polling every 2 s suits a one-node test cluster; a real cluster keeps the plugin's default.
-SLURM = ("snakemake", "--workflow-profile", "workflow/profiles/slurm",
-         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2")
 ARTEFACTS = ("results/finetune", "results/lth", "results/masks", "results/llm")
 
 
 @pytest.fixture(scope="module")
-def through_slurm(tmp_path_factory):
-    """The smoke DAG run by Snakemake's Slurm executor (removed afterwards: it holds a copy of
-    every artefact)."""
-    ping = sh("scontrol", "ping", cwd=Path.cwd(), check=False)
-    assert "UP" in ping.stdout, f"no Slurm controller answers (`make slurm` starts one): {ping}"
-    repo = smoke_repo(tmp_path_factory.mktemp("slurm") / "repo")
-    sh(*SLURM, cwd=repo)
-    yield repo
-    shutil.rmtree(repo)
+def through_slurm(smoke_builds):
+    yield smoke_builds["slurm"]
+    shutil.rmtree(smoke_builds["slurm"])
 
 
 def records(repo: Path) -> list[dict]:
