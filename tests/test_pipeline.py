@@ -234,33 +234,6 @@ def planned_rules(repo: Path, *targets: str) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", out, flags=re.M)} - {"total"}
 
 
-def test_reviewer_redraws_one_figure_from_pulled_artefacts_without_retraining(pulled):
-    """README, reviewer workflows: Snakemake redraws the figure from the pulled tables; the audit
-    tells whatever came out different from what dvc.lock recorded until `dvc commit` records it."""
-    figure = pulled / "reports" / "figures" / "fig02_drop_vs_sparsity.png"
-    before = figure.stat().st_mtime_ns
-    redraw = ("fig02", "--forcerun", "draw_fig02")
-    assert planned_rules(pulled, *redraw) == {"draw_fig02", "fig02"}
-    sh("snakemake", "--cores", "2", *redraw, cwd=pulled)
-    assert figure.stat().st_mtime_ns > before
-    assert all("fig02" in line and "dvc.lock's fig02 stage" in line
-               for line in audit_lines(pulled))
-    sh("dvc", "commit", "--force", "fig02", cwd=pulled)
-    assert audit_lines(pulled) == []
-
-
-def test_reviewer_reruns_one_fine_tuning_cell_with_another_seed(pulled):
-    """README, reviewer workflows: name the run's metrics.json with the new seed; its mask and
-    data are pulled, so it is the one job that runs, and the audit holds it to its mask."""
-    cell = "results/finetune/minilm-l6/bbc-news/omp-global/0.5/seed-7/metrics.json"
-    assert planned_rules(pulled, cell) == {"finetune_run"}
-    sh("snakemake", "--cores", "2", cell, cwd=pulled)
-    record = json.loads((pulled / cell).read_text())
-    assert record["seed"] == 7 and record["sparsity"] == 0.5
-    assert audit_lines(pulled) == []
-    shutil.rmtree((pulled / cell).parent)  # the later tests start from the pulled clone
-
-
 def test_reviewer_compares_two_params_versions_with_dvc(pulled):
     """README, reviewer workflows: a params edit, committed, is what `dvc params diff` and
     `dvc status` report; fine-tuning and what follows it rerun, pruning never."""
@@ -280,6 +253,37 @@ def test_reviewer_compares_two_params_versions_with_dvc(pulled):
         assert not plan & {"prune", "split_task", "mask_table", "draw_fig01"}
     finally:
         params.write_text(text)
+
+
+def test_reviewer_redraws_one_figure_from_pulled_artefacts_without_retraining(pulled):
+    """README, reviewer workflows: Snakemake redraws the figure from the pulled tables, and the
+    report page that shows it; the audit tells what came out different from what dvc.lock
+    recorded (the pdf and the executed notebook carry their dates) until `dvc commit` records
+    it."""
+    figure = pulled / "reports" / "figures" / "fig02_drop_vs_sparsity.png"
+    before = figure.stat().st_mtime_ns
+    redraw = ("fig02", "report", "--forcerun", "draw_fig02")
+    assert planned_rules(pulled, *redraw) == {"draw_fig02", "fig02", "report_page", "report"}
+    sh("snakemake", "--cores", "2", *redraw, cwd=pulled)
+    assert figure.stat().st_mtime_ns > before
+    stale = audit_lines(pulled)
+    assert all(re.search(r"that dvc.lock's (fig02|report) stage recorded$", line)
+               for line in stale), stale
+    sh("dvc", "commit", "--force", "fig02", "report", cwd=pulled)
+    assert audit_lines(pulled) == []
+
+
+def test_reviewer_reruns_one_fine_tuning_cell_with_another_seed(pulled):
+    """README, reviewer workflows: name the run's metrics.json with the new seed; its mask and
+    data are pulled, so it is the one job that runs, and the audit holds it to its mask."""
+    cell = "results/finetune/minilm-l6/bbc-news/omp-global/0.5/seed-7/metrics.json"
+    assert planned_rules(pulled, cell) == {"finetune_run"}
+    sh("snakemake", "--cores", "2", cell, cwd=pulled)
+    record = json.loads((pulled / cell).read_text())
+    assert record["seed"] == 7 and record["sparsity"] == 0.5
+    # Its mask, checkpoint and provenance hold; the tables hold the configured seeds only.
+    assert audit_lines(pulled) == [f"results/tables/finetune_runs.csv: lacks the run {cell}"]
+    shutil.rmtree((pulled / cell).parent)  # the later tests start from the pulled clone
 
 
 def audit_lines(repo: Path) -> list[str]:

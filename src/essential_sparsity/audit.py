@@ -12,6 +12,7 @@ file; an unreadable artefact is one too.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import defaultdict
@@ -208,5 +209,5 @@ def audit(root: str | Path) -> list[str]:
     """Every violation under root's results/ and reports/, one line each; empty when everything
     holds: the artefacts' own claims, then their provenance."""
     root = Path(root)
-    return claim_problems(root) + provenance_problems(
-        root, lambda profile: load_params(root / "params.yaml", profile))
+    settings = functools.cache(lambda profile: load_params(root / "params.yaml", profile))
+    return claim_problems(root) + provenance_problems(root, settings)

@@ -7,6 +7,7 @@ bad value is caught once, before any job starts, with one line that says what to
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
+@functools.cache
 def _schema() -> dict:
+    """Read once per process: params.yaml is validated for every profile, by every job."""
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
