@@ -220,13 +220,20 @@ def test_e2e_same_seed_same_result(e2e):
 
 # --- LTH rounds on the packaged model -------------------------------------------------------------
 
+def lth_params() -> dict:
+    """The smoke settings with rounds at 0.3, 0.6 and 0.9: a rate of 0.3 up to a grid's 0.9."""
+    params = load_params(ROOT / "params.yaml", "smoke")
+    params["prune"]["sparsities"] = [0.0, 0.5, 0.9]
+    params["lth"]["rate"] = 0.3
+    return params
+
+
 @pytest.fixture(scope="module")
 def lth(e2e):
     """Round 1 from a dense run, round 2 from round 1's run; the encoder each run started from."""
-    tmp, params = e2e["dir"] / "lth", load_params(ROOT / "params.yaml", "smoke")
+    tmp, params = e2e["dir"] / "lth", lth_params()
     params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
                               per_task={})
-    params["lth"]["rate"] = 0.3   # rounds at 0.3, 0.6, 0.9 on the smoke grid's largest (0.9)
     stages.prune(params, "minilm-l6", "omp-global", 0.0, tmp / "dense.safetensors")
     starts, previous, rounds = [], tmp / "dense.safetensors", []
     real_train = finetune.train
@@ -281,7 +288,7 @@ def test_every_lth_round_rewinds_to_the_pre_trained_weights(lth):
 
 
 def test_lth_round_rejects_a_checkpoint_not_trained_under_the_mask(lth, e2e, tmp_path):
-    params = load_params(ROOT / "params.yaml", "smoke")
+    params = lth_params()
     dense_run = e2e["dir"] / "lth" / "run-0" / "model.safetensors"
     with pytest.raises(ArtefactError, match="not zero"):
         stages.lth_round(params, "minilm-l6", "tiny", 2, dense_run,
