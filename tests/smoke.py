@@ -129,6 +129,26 @@ def same_artefact(ours: Path, theirs: Path) -> bool:
     return ours.read_bytes() == theirs.read_bytes()
 
 
+def gone(group: int, timeout: float = 60) -> None:
+    """Wait until every process of a killed group has exited (SIGKILL is not instant; a dying
+    Snakemake still holds its directory). Zombies count as gone: nothing may reap them here."""
+    def alive() -> bool:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                return True
+        return False
+
+    deadline = time.monotonic() + timeout
+    while alive():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes of the killed build ({group}) still run")
+        time.sleep(0.1)
+
+
 def killed_and_resumed_build(repo: Path) -> Path:
     """`make figures` killed with every process it started while a fine-tuning job runs, then
     run again to the end; returns the killed job's run directory, checked to hold no metrics
@@ -141,6 +161,7 @@ def killed_and_resumed_build(repo: Path) -> Path:
     finally:
         os.killpg(build.pid, signal.SIGKILL)
         build.wait()
+        gone(build.pid)
     assert not (killed / "metrics.json").exists(), "the killed job left metrics behind"
     sh(*make, cwd=repo)
     return killed
