@@ -184,11 +184,11 @@ def _json_or_text(value: str):
         return value
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run one subcommand; its exit status (0 unless the subcommand says otherwise)."""
+def run(args: argparse.Namespace, params: dict) -> int:
+    """Run one subcommand with the validated params; its exit status (0 unless the subcommand
+    says otherwise)."""
     from . import stages
 
-    params = load_params(args.params, args.profile)
     if args.threads:
         import torch
 
@@ -310,14 +310,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record(args: argparse.Namespace, started: float) -> None:
+def _record(args: argparse.Namespace, params: dict, started: float) -> None:
     """Provenance beside each of the job's outputs, once they are all written."""
     from .device import device_name, job_device
     from .provenance import job_context, write_records
 
     seeds = {k: v for k, v in vars(args).items() if "seed" in k and v is not None}
-    context = job_context(load_params(args.params, args.profile), args.command, seeds,
-                          device_name(job_device("auto")))
+    context = job_context(params, args.command, seeds, device_name(job_device("auto")))
     write_records(args.record_output, args.record_input, context, started)
 
 
@@ -325,9 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started = time.time()
     try:
-        status = run(args)
+        params = load_params(args.params, args.profile)
+        status = run(args, params)
         if status == 0 and args.record_output:
-            _record(args, started)
+            _record(args, params, started)
         return status
     except EXPECTED as exc:
         print(f"essential-sparsity {args.command}: {exc}", file=sys.stderr)

@@ -162,15 +162,14 @@ def _dvc_md5(root: Path, outs: dict[str, tuple[str, str]], artefact: str) -> tup
     return "", None
 
 
-def record_problems(root: Path, record_file: Path, settings: dict, stage_keys: dict,
-                    outs: dict, hashes: dict[Path, str]) -> list[str]:
+def record_problems(root: Path, record_file: Path, record: dict, settings: dict,
+                    stage_keys: dict, outs: dict, hashes: dict[Path, str]) -> list[str]:
     """One record against its artefact, today's params and DVC's hash."""
     def hashed(path: Path) -> str:
         if path not in hashes:
             hashes[path] = md5(path)
         return hashes[path]
 
-    record = json.loads(record_file.read_text())
     artefact = root / record["artefact"]
     if not artefact.exists():
         return [f"{record_file}: its artefact {record['artefact']} is missing"]
@@ -207,8 +206,10 @@ def provenance_problems(root: str | Path, load_settings) -> list[str]:
     for record_file in sorted([*root.glob(f"results/**/*{SUFFIX}"),
                                *root.glob(f"reports/**/*{SUFFIX}")]):
         try:
-            settings = load_settings(json.loads(record_file.read_text())["profile"])
-            problems += record_problems(root, record_file, settings, stage_keys, outs, hashes)
+            record = json.loads(record_file.read_text())
+            problems += record_problems(root, record_file, record,
+                                        load_settings(record["profile"]), stage_keys, outs,
+                                        hashes)
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             problems.append(f"{record_file}: not a readable provenance record ({exc!r}); "
                             f"rebuild its artefact")
