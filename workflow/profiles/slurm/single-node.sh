@@ -2,8 +2,11 @@
 # A one-node Slurm cluster on this machine, for trying the Slurm profile (and for CI, which runs
 # the smoke profile through it). Debian's slurmctld, slurmd and slurm-client; no munge, no
 # accounting. The node offers two job slots per core (declared CPUs, kept by config_overrides): a
-# smoke job spends much of its life starting Snakemake and waiting for the next status poll. Idempotent: a cluster that already answers is left as it is, and an existing
-# /etc/slurm/slurm.conf that this script did not write is never replaced. Needs root (or sudo).
+# smoke job spends much of its life starting Snakemake and waiting for the next status poll.
+# Idempotent: a cluster that already answers is left as it is, and an existing
+# /etc/slurm/slurm.conf that this script did not write is never replaced. A controller of ours that
+# no longer answers (the machine restarted, or a build was killed) starts again with no saved state,
+# so jobs left over from a killed build never hold the node. Needs root (or sudo).
 set -euo pipefail
 
 CONF=/etc/slurm/slurm.conf
@@ -42,7 +45,7 @@ fi
 $SUDO tee "$CONF" >/dev/null <<EOF
 $MARK
 ClusterName=local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 AuthType=auth/none
 CredType=cred/none
 SlurmUser=root
@@ -65,18 +68,28 @@ MpiDefault=none
 ReturnToService=2
 SlurmdParameters=config_overrides
 $gres
-$node State=UNKNOWN
+$node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
-$SUDO slurmctld
+# Daemons of ours that no longer answer are stopped; the controller starts with no saved state.
+$SUDO pkill -x slurmctld || true
+$SUDO pkill -x slurmd || true
+sleep 1
+$SUDO slurmctld -c
 $SUDO slurmd
-for _ in $(seq 60); do
-    if sinfo -h -o %t 2>/dev/null | grep -qE "^idle"; then
+for _ in $(seq 120); do
+    if sinfo -h -o %t 2>/dev/null | grep -qxE "idle|mix|alloc"; then
         echo "single-node.sh: Slurm is up: $(sinfo -h -o '%P %D node(s) %c CPUs %m MB %t')"
         exit 0
     fi
     sleep 0.5
 done
-echo "single-node.sh: slurmctld/slurmd started but the node is not idle after 30 s;" \
-     "see /var/log/slurm/slurmctld.log and slurmd.log" >&2
+{
+    echo "single-node.sh: slurmctld/slurmd started but the node is not ready after 60 s:" \
+         "$(sinfo -h -N -o '%N %t %E' 2>&1 | tr '\n' ' ')"
+    for log in /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log; do
+        echo "--- last lines of $log"
+        $SUDO tail -n 15 "$log" 2>&1
+    done
+} >&2
 exit 1
