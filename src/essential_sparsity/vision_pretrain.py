@@ -9,8 +9,10 @@ objective is the one difference:
   (`dino`), the teacher's backbone being the checkpoint, as DINO releases it.
 Both draw their views from the same crop family (global crops), so augmentation is not a
 difference either. Everything random is a pure function of (seed, step), as in the masked-LM
-pre-training, and the resume file holds the whole training state (every module, the DINO centre,
-AdamW's moments), so a run killed after checkpoint k ends bit-identical to one never interrupted.
+pre-training, and drawn on the CPU (the views are cut there, then moved to the model's device), so
+a run's views are the same on any device. The resume file holds the whole training state (every
+module, the DINO centre, AdamW's moments), so a run killed after checkpoint k ends bit-identical to
+one never interrupted.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def build_modules(objective: str, settings: dict, channels: int,
 
 
 def _cls(backbone, views: torch.Tensor) -> torch.Tensor:
-    out = backbone(pixel_values=views, interpolate_pos_encoding=True)
+    out = backbone(pixel_values=views.to(backbone.device), interpolate_pos_encoding=True)
     return out.last_hidden_state[:, 0]
 
 
@@ -97,7 +99,8 @@ def objective_loss(objective: str, modules: dict, images: torch.Tensor, labels: 
     if objective == "supervised":
         view = dino.random_resized_crops(x, x.shape[-1], crops["global_scale"], crops["jitter"],
                                          generator)
-        return F.cross_entropy(modules["head"](_cls(modules["backbone"], view)), labels), None
+        logits = modules["head"](_cls(modules["backbone"], view))
+        return F.cross_entropy(logits, labels.to(logits.device)), None
     student, teacher = _dino_outputs(modules, dino.multi_crop(x, crops, generator))
     d = settings["dino"]
     loss = dino.dino_loss(student, teacher, center, d["student_temperature"],
@@ -159,7 +162,7 @@ def heldout_metrics(objective: str, modules: dict, center: torch.Tensor, heldout
     if objective == "supervised":
         x = normalized(heldout["images"], settings["model"]["image_size"],
                        heldout["images"].shape[1])
-        predicted = modules["head"](_cls(modules["backbone"], x)).argmax(-1)
+        predicted = modules["head"](_cls(modules["backbone"], x)).argmax(-1).cpu()
         row["heldout_accuracy"] = 100.0 * float((predicted == heldout["labels"]).float().mean())
     else:
         entropy, batch_entropy = dino.teacher_entropy(teacher, center,
@@ -184,8 +187,8 @@ def _checkpoint(objective: str, modules: dict, trained, optimizer, center: torch
         ViTImageProcessor(size={"height": config.image_size, "width": config.image_size},
                           image_mean=[MEAN] * config.num_channels,
                           image_std=[STD] * config.num_channels).save_pretrained(str(tmp))
-    state = {f"state/{k}": v for k, v in _all_state(modules).items()}
-    state["center"] = center
+    state = {f"state/{k}": v.cpu() for k, v in _all_state(modules).items()}
+    state["center"] = center.cpu()
     write_tensors(work / RESUME, {**state, **optimizer_tensors(trained, optimizer)},
                   metadata={"step": str(step), "fingerprint": fingerprint,
                             "history": json.dumps(history)})
@@ -208,17 +211,19 @@ def _restore(modules: dict, trained, optimizer, center: torch.Tensor, work: Path
 
 def run(objective: str, data: dict, heldout: dict, num_labels: int, settings: dict,
         work: str | Path, fingerprint: str, desc: str = "pre-train",
-        log: Callable[[str], None] = print) -> list[dict]:
-    """Pre-train into `work`, checkpointing as it goes; resume there if a run with the same
-    `fingerprint` (settings and data) was interrupted. `data` and `heldout` hold uint8 `images`
-    and `labels` (DINO ignores the labels). Returns one history row per checkpoint."""
+        log: Callable[[str], None] = print, device: torch.device | str = "cpu") -> list[dict]:
+    """Pre-train into `work` on `device`, checkpointing as it goes; resume there if a run with
+    the same `fingerprint` (settings and data) was interrupted. `data` and `heldout` hold uint8
+    `images` and `labels` on the CPU (DINO ignores the labels). Returns one history row per
+    checkpoint."""
     work = Path(work)
     torch.use_deterministic_algorithms(True)
-    modules = build_modules(objective, settings, data["images"].shape[1], num_labels)
+    modules = {name: module.to(device) for name, module in
+               build_modules(objective, settings, data["images"].shape[1], num_labels).items()}
     student = {k: v for k, v in modules.items() if not k.startswith("teacher")}
     trained = torch.nn.ModuleDict(student)  # what AdamW updates
     optimizer = adamw(trained, settings["learning_rate"], settings["weight_decay"])
-    center = torch.zeros(settings["dino"]["out_dim"])
+    center = torch.zeros(settings["dino"]["out_dim"], device=device)
     point = resume_point(work, fingerprint)
     if point is None:
         shutil.rmtree(work, ignore_errors=True)

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from . import evaluate, images, pretrain, sources, vision_pretrain
+from .device import device_name, job_device
 from .io import ArtefactError, read_json, write_json
 from .levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
 from .scope import classify, scope_weights
@@ -66,13 +67,16 @@ def vision_pretrain_run(params: dict, model: str, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".partial")
     start = time.perf_counter()
+    device = job_device(params["resources"]["device"])
     history = vision_pretrain.run(objective, data, heldout, len(labels), settings, work,
-                                  _fingerprint(settings, objective, data), desc=model)
+                                  _fingerprint(settings, objective, data), desc=model,
+                                  device=device)
     summary = {"model": model, "objective": objective, "task": settings["task"],
                "images": len(data["labels"]),
                "epochs": settings["steps"] * settings["batch_size"] / len(data["labels"]),
                "steps": settings["steps"], "final_step": history[-1]["step"],
-               "history": history, "wall_time_s": round(time.perf_counter() - start, 2)}
+               "history": history, "wall_time_s": round(time.perf_counter() - start, 2),
+               "device": device_name(device)}
     write_json(work / "run.json", summary)
     pretrain.finish(work, out_dir)
     return summary
