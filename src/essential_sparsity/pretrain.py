@@ -228,7 +228,8 @@ def run(sequences: torch.Tensor, heldout: torch.Tensor, tokenizer, settings: dic
         work.mkdir(parents=True)
         model, start = build_model(settings, tokenizer).to(device), 0
         optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"])
-        history = [_row(0, None, model, heldout, settings, tokenizer)]
+        history = [{"step": 0, "train_loss": None,
+                    "heldout_loss": heldout_loss(model, heldout, settings, tokenizer)}]
         _checkpoint(model, optimizer, tokenizer, work, 0, fingerprint, history)
     else:
         start, history = point
@@ -236,29 +237,45 @@ def run(sequences: torch.Tensor, heldout: torch.Tensor, tokenizer, settings: dic
         model = BertForMaskedLM.from_pretrained(str(step_dir(work, start))).to(device)
         optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"])
         load_optimizer(model, optimizer, read_tensors(work / RESUME))
-        for stale in work.glob("step-*"):  # written after the resume point
-            if int(stale.name.split("-")[1]) > start:
-                shutil.rmtree(stale)
+        drop_later_steps(work, start)
     model.train()
+    return train_loop(start, settings, history, desc,
+                      lambda step: _train_step(model, optimizer, sequences, settings, step,
+                                               tokenizer),
+                      lambda: {"heldout_loss": heldout_loss(model, heldout, settings,
+                                                              tokenizer)},
+                      lambda step, rows: _checkpoint(model, optimizer, tokenizer, work, step,
+                                                     fingerprint, rows))
+
+
+def drop_later_steps(work: Path, start: int) -> None:
+    """Checkpoints an interrupted run wrote past its resume point: the resumed run rewrites them."""
+    for stale in work.glob("step-*"):
+        if int(stale.name.split("-")[1]) > start:
+            shutil.rmtree(stale)
+
+
+def train_loop(start: int, settings: dict, history: list[dict], desc: str,
+               train_step: Callable[[int], float], metrics: Callable[[], dict],
+               checkpoint: Callable[[int, list[dict]], None]) -> list[dict]:
+    """Steps `start` to `settings["steps"]`, with a progress bar. At every checkpoint step the
+    history gains a row (the mean training loss since the previous one, then the held-out
+    `metrics`) and `checkpoint` saves the run with that history, so a resumed run continues the
+    same rows."""
     saves = checkpoint_steps(settings)
     losses: list[float] = []
     with tqdm(total=settings["steps"], initial=start, desc=desc, mininterval=2.0,
               unit="step") as bar:
         for step in range(start, settings["steps"]):
-            losses.append(_train_step(model, optimizer, sequences, settings, step, tokenizer))
+            losses.append(train_step(step))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             bar.update()
             if step + 1 in saves:
-                history.append(_row(step + 1, sum(losses) / len(losses), model, heldout,
-                                    settings, tokenizer))
-                _checkpoint(model, optimizer, tokenizer, work, step + 1, fingerprint, history)
+                history.append({"step": step + 1, "train_loss": sum(losses) / len(losses),
+                                **metrics()})
+                checkpoint(step + 1, history)
                 losses = []
     return history
-
-
-def _row(step: int, train_loss: float | None, model, heldout, settings, tokenizer) -> dict:
-    return {"step": step, "train_loss": train_loss,
-            "heldout_loss": heldout_loss(model, heldout, settings, tokenizer)}
 
 
 def _checkpoint(model, optimizer, tokenizer, work: Path, step: int, fingerprint: str,

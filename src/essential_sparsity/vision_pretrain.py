@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import dino
 from .finetune import adamw, autocast, linear_factor
@@ -34,13 +33,14 @@ from .io import atomic_dir, read_tensors, write_tensors
 from .pretrain import (
     RESUME,
     batch_indices,
-    checkpoint_steps,
     derived_generator,
     derived_seed,
+    drop_later_steps,
     load_optimizer,
     optimizer_tensors,
     resume_point,
     step_dir,
+    train_loop,
 )
 
 # Pixel scaling of the models pre-trained here (as google/vit-*-in21k: x / 255 -> [-1, 1]).
@@ -238,22 +238,10 @@ def run(objective: str, data: dict, heldout: dict, num_labels: int, settings: di
         start, history = point
         log(f"resuming {work} from step {start}")
         _restore(modules, trained, optimizer, center, work)
-        for stale in work.glob("step-*"):  # written after the resume point
-            if int(stale.name.split("-")[1]) > start:
-                shutil.rmtree(stale)
-    saves = checkpoint_steps(settings)
-    losses: list[float] = []
-    with tqdm(total=settings["steps"], initial=start, desc=desc, mininterval=2.0,
-              unit="step") as bar:
-        for step in range(start, settings["steps"]):
-            losses.append(_train_step(objective, modules, trained, optimizer, center, data,
-                                      settings, step))
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            bar.update()
-            if step + 1 in saves:
-                history.append({"step": step + 1, "train_loss": sum(losses) / len(losses),
-                                **heldout_metrics(objective, modules, center, heldout, settings)})
-                _checkpoint(objective, modules, trained, optimizer, center, work, step + 1,
-                            fingerprint, history)
-                losses = []
-    return history
+        drop_later_steps(work, start)
+    return train_loop(start, settings, history, desc,
+                      lambda step: _train_step(objective, modules, trained, optimizer, center,
+                                               data, settings, step),
+                      lambda: heldout_metrics(objective, modules, center, heldout, settings),
+                      lambda step, rows: _checkpoint(objective, modules, trained, optimizer,
+                                                     center, work, step, fingerprint, rows))
