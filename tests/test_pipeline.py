@@ -202,6 +202,14 @@ def test_second_run_has_nothing_to_do(built):
     assert "up to date" in sh("dvc", "repro", cwd=built).stdout
 
 
+def test_every_artefact_is_dvcs_or_gits(built):
+    """Whatever the build wrote under results/ and reports/ (provenance records included) is a
+    DVC output, ignored by git, so a reviewer's `dvc pull` brings it; none is left untracked."""
+    untracked = sh("git", "status", "--porcelain", "--untracked-files=all", "results", "reports",
+                   cwd=built).stdout.splitlines()
+    assert untracked == []
+
+
 @pytest.fixture(scope="module")
 def pulled(built, tmp_path_factory):
     """A fresh clone that got every artefact from a DVC remote, not by building (both removed
