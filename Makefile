@@ -26,7 +26,7 @@ figures: setup
 	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"
 
 test: setup browser slurm
-	pytest -q
+	pytest -q --durations=15
 
 # Debian's Chromium: a test opens the report page in it, headless, and checks every image loaded.
 browser:
