@@ -316,7 +316,10 @@ def _record(args: argparse.Namespace, params: dict, started: float) -> None:
     from .provenance import job_context, write_records
 
     seeds = {k: v for k, v in vars(args).items() if "seed" in k and v is not None}
-    context = job_context(params, args.command, seeds, device_name(job_device("auto")))
+    # The job's GPU if it may use one (`cuda` counts as `auto`: a job with no GPU work, such as
+    # a table, runs without one and still gets its record), else the CPU.
+    setting = "cpu" if params["resources"]["device"] == "cpu" else "auto"
+    context = job_context(params, args.command, seeds, device_name(job_device(setting)))
     write_records(args.record_output, args.record_input, context, started)
 
 
