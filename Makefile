@@ -1,5 +1,6 @@
 # The README's two commands:
-#   make figures   set up, then build every figure of the default profile (dvc repro -> snakemake)
+#   make figures   set up, then build every figure of the default profile (dvc repro -> snakemake),
+#                  with an overall progress line (jobs done of all, time left)
 #   make test      set up, then run the tests (unit, smoke profile end to end, lint)
 # Both are idempotent: a second call only reports that everything is up to date.
 
@@ -13,17 +14,26 @@ export TRANSFORMERS_OFFLINE := 1
 
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: figures test setup corpora browser slurm lint smoke pull clean-results benchmarks
+.PHONY: figures test setup corpora browser slurm lint smoke pull clean-results benchmarks \
+	unlock-stale
+
+figures: setup
+	@$(MAKE) --no-print-directory unlock-stale
+	python -m essential_sparsity.progress dvc repro
+	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
+	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"
 
 # A build killed mid-job leaves Snakemake's directory lock behind; with no Snakemake process
 # working in this directory it is stale, and clearing it lets the rerun continue (the killed jobs
-# rerun: see profiles/default/config.yaml).
-figures: setup
-	@for pid in $$(pgrep -x snakemake); do readlink /proc/$$pid/cwd; done | grep -qxF "$(CURDIR)" \
-		|| snakemake --unlock --quiet >/dev/null 2>&1 || true
-	dvc repro
-	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
-	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"
+# rerun: see profiles/default/config.yaml). A Snakemake process is any working here with an
+# argument `snakemake`, `.../snakemake` or `-msnakemake`, whatever the process is named:
+# `snakemake`, `python .../bin/snakemake` and `python -m snakemake` alike.
+unlock-stale:
+	@for proc in /proc/[0-9]*; do \
+		[ "$${proc#/proc/}" != "$$$$" ] && [ "$$(readlink $$proc/cwd 2>/dev/null)" = "$(CURDIR)" ] \
+		&& tr '\0' '\n' < $$proc/cmdline 2>/dev/null \
+		| grep -qxE '(.*/)?snakemake|-msnakemake' && exit 0; \
+	done; snakemake --unlock --quiet >/dev/null 2>&1 || true
 
 test: setup browser slurm
 	pytest -q --durations=15

@@ -10,13 +10,13 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    sparsity=r"0(\.\d+)?",
+    sparsity=SPARSITY_PATTERN,  # how format_sparsity writes them, checked when params load
     seed=r"\d+",
     model=r"[a-z0-9][a-z0-9.-]*",
     task=r"[a-z0-9][a-z0-9.-]*",
     method=r"[a-z0-9][a-z0-9-]*",
     round=r"[1-9]\d*",
-    level=r"0(\.\d+)?|nm-\d+-\d+",
+    level=rf"{SPARSITY_PATTERN}|nm-\d+-\d+",
 
 
 include: "workflow/rules/data.smk"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TARGET_S = 3.0
+TARGET_S = 2.0
 # command -> what its output holds when nothing needs to run
 COMMANDS = {"snakemake -n": "Nothing to be done", "dvc status": "up to date"}
 

@@ -23,7 +23,7 @@ from essential_sparsity.io import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "benchmarks.md"
-BENCHMARKS = ("omp_global", "sparse_step", "checkpoint_size", "noop", "rule_times")
+BENCHMARKS = ("omp_global", "sparse_step", "checkpoint_size", "startup", "noop", "rule_times")
 ON_A_BUILD = ("noop", "rule_times")  # these read a built checkout: --root
 
 HEADER = """\

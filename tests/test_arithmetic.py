@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import use_cache
 
-from essential_sparsity import arithmetic, math_hub, stages
+from essential_sparsity import arithmetic, math_hub, stages, tables
 from essential_sparsity.io import ArtefactError
 from essential_sparsity.params import ParamsError, finetune_settings, load_params, resolve
 
@@ -124,17 +124,17 @@ def test_the_tables_name_each_dataset_and_flag_the_stand_ins(tmp_path):
     metrics += write_runs(tmp_path, "svamp", {0.0: 40.0, 0.2: 39.8, 0.4: 39.5})
     out = {name: tmp_path / f"{name}.csv" for name in
            ("runs", "drop_vs_sparsity", "essential_sparsity")}
-    tables = stages.arithmetic_tables(params, metrics, out)
-    essential = tables["essential_sparsity"].set_index("task")
+    built = tables.arithmetic_tables(params, metrics, out)
+    essential = built["essential_sparsity"].set_index("task")
     assert essential.loc["arith-one-step", "essential_sparsity"] == 0.2  # 1.5 points at 0.4
     assert essential.loc["svamp", "essential_sparsity"] == 0.4
     assert essential["dataset"].to_dict() == {"arith-one-step": "MAWPS", "svamp": "SVAMP"}
     assert essential["generated"].to_dict() == {"arith-one-step": True, "svamp": False}
-    drops = tables["drop_vs_sparsity"]
+    drops = built["drop_vs_sparsity"]
     assert drops.loc[drops["sparsity"] == 0.4, "drop"].round(6).tolist() == [1.5, 0.5]
     assert all(path.is_file() for path in out.values())
     with pytest.raises(ArtefactError, match="bbc-news are not arithmetic runs"):
-        stages.arithmetic_tables(params, metrics + write_runs(tmp_path, "bbc-news", {0.0: 1.0}),
+        tables.arithmetic_tables(params, metrics + write_runs(tmp_path, "bbc-news", {0.0: 1.0}),
                                  out)
 
 

@@ -20,7 +20,7 @@ from essential_sparsity.cli import main
 from essential_sparsity.io import write_json, write_tensors
 from essential_sparsity.params import load_params
 from essential_sparsity.scope import scope_weights
-from essential_sparsity.stages import write_csv
+from essential_sparsity.tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITIES = [0.0, 0.5, 0.7]
@@ -62,7 +62,7 @@ def built(tmp_path, tiny_bert) -> Path:
 def record_everything(root: Path) -> None:
     """A provenance record beside every artefact, as the pipeline's jobs leave them."""
     settings = load_params(root / "params.yaml", "smoke")
-    context = provenance.job_context(settings, "test", {}, "cpu")
+    context = provenance.job_context(settings, "test", {}, "cpu", [])
     with chdir(root):
         artefacts = [str(p.relative_to(root)) for pattern in provenance.ARTEFACTS
                      for p in root.glob(pattern)]
@@ -218,7 +218,7 @@ def test_a_changed_input_makes_its_outputs_stale(built):
     mask = mask_path(built, "omp-global", 0.5)
     metrics = next(built.glob("results/finetune/**/metrics.json"))
     context = provenance.job_context(load_params(built / "params.yaml", "smoke"), "finetune",
-                                     {"seed": 0}, "cpu")
+                                     {"seed": 0}, "cpu", ["fp32"])
     with chdir(built):
         provenance.write_records([str(metrics.relative_to(built))],
                                  [str(mask.relative_to(built))], context, time.time())
@@ -258,6 +258,10 @@ def test_the_cli_records_each_output_of_a_job_with_its_inputs(built):
     record = json.loads(provenance.record_path(table).read_text())
     assert record["md5"] == provenance.md5(table) and record["command"] == "mask-table"
     assert record["inputs"] == {str(report.relative_to(built)): provenance.md5(report)}
-    assert record["profile"] == "smoke" and record["scheduler_job"] is None
+    assert record["profile"] == "smoke" and record["device"] == "cpu"
+    run = json.loads(provenance.record_path(table, provenance.RUN_SUFFIX).read_text())
+    assert run["artefact"] == record["artefact"] and run["scheduler_job"] is None
+    assert {"host", "started", "wall_time_s"} <= set(run) and not set(run) & set(record) - {
+        "artefact"}
     assert record["params"]["prune"] == provenance.value_hash(
         load_params(built / "params.yaml", "smoke")["prune"])

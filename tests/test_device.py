@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_vision import digits, tiny_settings
 
-from essential_sparsity import device, vision_pretrain
+from essential_sparsity import device, finetune, vision_pretrain
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible")
 
@@ -50,3 +50,40 @@ def test_vision_pre_training_on_the_gpu_follows_the_cpu_run(tmp_path, objective)
             for where in ("cpu", "cuda")}
     for cpu_row, gpu_row in zip(runs["cpu"], runs["cuda"], strict=True):
         assert gpu_row["heldout_loss"] == pytest.approx(cpu_row["heldout_loss"], rel=1e-3)
+
+
+@pytest.fixture
+def fresh_precision(monkeypatch):
+    """Each test decides afresh: the choice is cached and remembered per process."""
+    device.precision.cache_clear()
+    monkeypatch.setattr(device, "_CHOSEN", set())
+    yield
+    device.precision.cache_clear()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch, fresh_precision, native):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    assert device.native_bf16(torch.device("cpu")) is native
+    assert device.precision("auto", "cpu") == ("bf16" if native else "fp32")
+    layer = torch.nn.Linear(4, 4)
+    with finetune.autocast(layer, "auto"):
+        assert layer(torch.ones(1, 4)).dtype == (torch.bfloat16 if native else torch.float32)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_asks_the_gpu(monkeypatch, fresh_precision, native):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: native)
+    assert device.precision("auto", "cuda") == ("bf16" if native else "fp32")
+
+
+def test_bf16_and_fp32_are_forced_whatever_the_device(monkeypatch, fresh_precision, capsys):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert device.precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert device.precision("fp32", "cpu") == "fp32"
+    assert device.precision("auto", "cpu") == "bf16"
+    assert device.chosen_precisions() == ["bf16", "fp32"]
+    log = capsys.readouterr().err.splitlines()
+    assert log == ["precision bf16: forced by params.yaml", "precision fp32: forced by params.yaml",
+                   "precision auto -> bf16: the cpu computes bf16 natively"]

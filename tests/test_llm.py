@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import use_cache
 
-from essential_sparsity import corpus, llm_eval, llm_prune, llm_stages, masks, sources
+from essential_sparsity import corpus, llm_eval, llm_prune, llm_stages, masks, sources, tables
 from essential_sparsity.io import ArtefactError
 from essential_sparsity.scope import COMPONENTS, scope_weights
 from essential_sparsity.sharded import load_sharded_mask
@@ -226,11 +226,11 @@ def test_zero_shot_table_measures_drops_from_the_dense_run(tmp_path):
                   "prune_time_s": 1.0, "wall_time_s": 2.0}
         paths.append(tmp_path / f"{method}.json")
         paths[-1].write_text(json.dumps(record))
-    table = llm_stages.zero_shot_table(paths).set_index("method")
+    table = tables.zero_shot_table(paths).set_index("method")
     assert table.loc["wanda", "accuracy_drop"] == 15.0
     assert table.loc["wanda", "perplexity_ratio"] == 2.0
     with pytest.raises(ArtefactError, match="no dense run"):
-        llm_stages.zero_shot_table(paths[1:])
+        tables.zero_shot_table(paths[1:])
 
 
 def test_vicuna_loads_from_a_hub_shaped_fixture(tmp_path, monkeypatch):

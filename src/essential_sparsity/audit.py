@@ -7,7 +7,9 @@ every M. A fine-tuned checkpoint claims that the weights its mask removed are st
 The fine-tuning runs tables (Figure 2's and Figure 4's) claim to hold each of their runs'
 metrics.json. Every artefact claims, in its provenance record, what made it: its own MD5, the
 params, DVC's hash and its inputs' MD5s (`provenance`). Each broken claim is one line naming the
-file; an unreadable artefact is one too.
+file; an unreadable artefact is one too, and the audit goes on to the next. Every path an artefact
+names (a run's mask, a record's artefact and inputs) must lie inside the project: the audit reads
+nothing else.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import torch
 
 from .arithmetic import ARITHMETIC_TASKS
 from .evaluate import RUN_COLUMNS
-from .io import ArtefactError, read_json, read_tensors
+from .io import ArtefactError, inside, read_json, read_tensors
 from .levels import parse_nm
-from .masks import load_mask, n_pruned
+from .masks import load_mask, mask_info, n_pruned
 from .params import load_params
 from .provenance import provenance_problems
 from .stages import _state_tensor
@@ -34,17 +36,50 @@ from .stages import _state_tensor
 EXACT_METHODS = ("omp-global", "random", "lth")  # round(s x N) weights over the whole scope
 MASKS = ("results/masks/*/*/*.safetensors", "results/lth/*/*/round-*.safetensors",
          "results/llm/*/*/*/mask.safetensors")
+# What reading a field of the wrong shape raises (a string where a number belongs, a list where a
+# record does): the artefact is damaged, and that is its one line.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError)
+
+
+def _checked(path: Path, check: Callable[[Path], list[str]]) -> list[str]:
+    """check(path)'s problems, or one line when the artefact is too damaged to check."""
+    try:
+        return check(path)
+    except ArtefactError as exc:
+        return [str(exc)]
+    except MALFORMED as exc:
+        return [f"{path}: malformed ({exc!r}); delete it and rebuild it with snakemake {path}"]
+
+
+def _field(record: dict, key: str, path: Path) -> object:
+    if key not in record:
+        raise ArtefactError(f"{path}: has no {key!r}, which the pipeline writes; delete it and "
+                            f"rebuild it with snakemake {path}")
+    return record[key]
+
+
+# The fields of a mask's report the audit holds the mask to, and what each must be.
+REPORT_FIELDS = {"weights": int, "pruned": int, "target_sparsity": int | float, "method": str}
 
 
 def _read_mask(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    return load_mask(path), read_json(path.with_suffix(".json"))
+    mask_info(path)  # the metadata a fine-tuning job reads: it must be whole too
+    report_path = path.with_suffix(".json")
+    report = read_json(report_path)
+    for key, kind in REPORT_FIELDS.items():
+        if not isinstance(report.get(key), kind):
+            raise ArtefactError(f"{report_path}: its {key!r} is {report.get(key)!r}, not what "
+                                f"a sparsity report holds; rebuild it with snakemake {path}")
+    return load_mask(path), report
 
 
 def mask_problems(path: Path, mask: dict[str, torch.Tensor], report: dict) -> list[str]:
     """The mask's counts against its report, its sparsity against its target, and its N:M
     pattern."""
-    problems = []
     weights = sum(keep.numel() for keep in mask.values())
+    if not weights:
+        return [f"{path}: holds no weights; delete it and rebuild it with snakemake {path}"]
+    problems = []
     pruned = sum(int((~keep).sum()) for keep in mask.values())
     if (weights, pruned) != (report.get("weights"), report.get("pruned")):
         problems.append(f"{path}: prunes {pruned} of {weights} weights, its report says "
@@ -71,7 +106,7 @@ def _keeps_n_of_m(keep: torch.Tensor, n: int, m: int) -> bool:
 
 def _not_nested(inner: dict[str, torch.Tensor], outer: dict[str, torch.Tensor]) -> int:
     """Weights kept by the sparser mask that the denser one removed (0 when nested)."""
-    if inner.keys() != outer.keys():
+    if inner.keys() != outer.keys() or any(inner[n].shape != outer[n].shape for n in inner):
         return -1
     return sum(int((inner[name] & ~outer[name]).sum()) for name in inner)
 
@@ -93,22 +128,24 @@ def _masks(root: Path) -> list[str]:
     chains: dict[tuple, list] = defaultdict(list)
     for pattern in MASKS:
         for path in sorted(root.glob(pattern)):
-            try:
-                mask, report = _read_mask(path)
-            except ArtefactError as exc:
-                problems.append(str(exc))
-                continue
-            problems += mask_problems(path, mask, report)
-            method, where = report.get("method", ""), path.relative_to(root).parts[1]
-            if where == "lth":
-                key = ("lth", report.get("model"), report.get("task"))
-            elif where == "masks" and not parse_nm(method):
-                key = ("grid", report.get("model"), method)
-            else:
-                continue
-            chains[key].append((float(report.get("target_sparsity", 0)), path, mask))
+            problems += _checked(path, lambda p: _check_mask(root, p, chains))
     for chain in chains.values():
         problems += nesting_problems(sorted(chain, key=lambda item: item[0]))
+    return problems
+
+
+def _check_mask(root: Path, path: Path, chains: dict[tuple, list]) -> list[str]:
+    """One mask's own claims; it joins the chain of masks it must nest in."""
+    mask, report = _read_mask(path)
+    problems = mask_problems(path, mask, report)
+    method, where = report.get("method", ""), path.relative_to(root).parts[1]
+    if where == "lth":
+        key = ("lth", report.get("model"), report.get("task"))
+    elif where == "masks" and not parse_nm(method):
+        key = ("grid", report.get("model"), method)
+    else:
+        return problems
+    chains[key].append((float(report.get("target_sparsity", 0)), path, mask))
     return problems
 
 
@@ -126,6 +163,11 @@ def checkpoint_problems(checkpoint: Path, mask_path: Path) -> list[str]:
         except ArtefactError as exc:
             problems.append(str(exc))
             continue
+        if weight.shape != keep.shape:
+            problems.append(f"{checkpoint}: {name} has shape {tuple(weight.shape)}, its mask "
+                            f"{mask_path} {tuple(keep.shape)}; rebuild it with snakemake "
+                            f"{checkpoint}")
+            continue
         leaked = int((weight[~keep] != 0).sum())
         if leaked:
             problems.append(f"{checkpoint}: {leaked} weights of {name} that {mask_path} removed "
@@ -134,15 +176,15 @@ def checkpoint_problems(checkpoint: Path, mask_path: Path) -> list[str]:
 
 
 def _checkpoints(root: Path) -> list[str]:
-    problems = []
-    for checkpoint in sorted(root.glob("results/finetune/**/model.safetensors")):
-        try:
-            record = read_json(checkpoint.with_name("metrics.json"))
-        except ArtefactError as exc:
-            problems.append(str(exc))
-            continue
-        problems += checkpoint_problems(checkpoint, root / record["mask"])
-    return problems
+    return [line for checkpoint in sorted(root.glob("results/finetune/**/model.safetensors"))
+            for line in _checked(checkpoint, lambda c: _check_checkpoint(root, c))]
+
+
+def _check_checkpoint(root: Path, checkpoint: Path) -> list[str]:
+    """The checkpoint against the mask its run's metrics name (inside the project)."""
+    metrics = checkpoint.with_name("metrics.json")
+    mask = inside(root, _field(read_json(metrics), "mask", metrics), metrics)
+    return checkpoint_problems(checkpoint, mask)
 
 
 def _in_finetune_runs(table: pd.DataFrame, key: tuple) -> bool:
@@ -167,15 +209,14 @@ def table_problems(table_path: Path, metric_files: list[Path],
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         return [f"{table_path}: not a readable table ({exc})"]
     keys = ["model", "task", "method", "sparsity", "seed"]
-    runs = {}
-    problems = []
-    for path in metric_files:
-        try:
-            record = read_json(path)
-        except ArtefactError as exc:
-            problems.append(str(exc))
-            continue
-        runs[tuple(record[k] for k in keys)] = (path, record)
+    runs: dict[tuple, tuple[Path, dict]] = {}
+
+    def read_run(path: Path) -> list[str]:
+        record = read_json(path)
+        runs[tuple(_field(record, k, path) for k in keys)] = (path, record)
+        return []
+
+    problems = [line for path in metric_files for line in _checked(path, read_run)]
     for row in table.to_dict("records"):
         key = tuple(row[k] for k in keys)
         if key not in runs:
@@ -183,7 +224,7 @@ def table_problems(table_path: Path, metric_files: list[Path],
             continue
         path, record = runs.pop(key)
         for column in RUN_COLUMNS[5:]:
-            ours, theirs = row[column], record[column]
+            ours, theirs = row[column], record.get(column)
             if isinstance(theirs, float | int) and not math.isclose(ours, theirs, rel_tol=1e-5):
                 problems.append(f"{table_path}: {column} of {key} is {ours}, {path} says "
                                 f"{theirs}")
@@ -201,7 +242,8 @@ def claim_problems(root: str | Path) -> list[str]:
     for name, belongs in RUN_TABLES.items():
         table = root / "results" / "tables" / name
         if table.is_file():
-            problems += table_problems(table, runs, belongs)
+            problems += _checked(table, functools.partial(table_problems, metric_files=runs,
+                                                           belongs=belongs))
     return problems
 
 
@@ -210,4 +252,5 @@ def audit(root: str | Path) -> list[str]:
     holds: the artefacts' own claims, then their provenance."""
     root = Path(root)
     settings = functools.cache(lambda profile: load_params(root / "params.yaml", profile))
-    return claim_problems(root) + provenance_problems(root, settings)
+    problems = claim_problems(root) + provenance_problems(root, settings)
+    return list(dict.fromkeys(problems))  # a run's metrics are read for each table: once each

@@ -1,7 +1,9 @@
 """`essential-sparsity`: the command line the Snakemake rules call, one subcommand per stage.
 
 Every subcommand validates params.yaml first, so a bad value stops the job before it writes
-anything, with one line naming the key, the value and what is allowed.
+anything, with one line naming the key, the value and what is allowed. Each subcommand imports
+what it needs when it runs: `--help`, `check`, the tables, claims, figures and the report start
+without torch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from .params import ParamsError, load_params
 from .sources import SourceError
 
 EXPECTED = (ParamsError, SourceError, ArtefactError)
+# The subcommands that compute on tensors: they import torch (and set its threads); the others
+# (check, sources, tables, claims, figures, the report, compare) never do.
+TENSOR_COMMANDS = {"split", "prune", "lth", "finetune", "pretrain-data", "pretrain",
+                   "pretrain-tables", "vision-pretrain", "vision-tables", "corpus", "convert-lm",
+                   "llm-prune", "prune-sharded", "similarity", "audit"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,6 +164,18 @@ def _parser() -> argparse.ArgumentParser:
                        "provenance vs the artefact, params.yaml, dvc.lock and the inputs")
     p.add_argument("--root", default=".", help="the project directory holding results/")
 
+    p = sub.add_parser("compare", help="this build's tables, essential sparsities and claim "
+                       "verdicts against another build's, within the claims' noise; exit 1 "
+                       "when they differ")
+    p.add_argument("other", help="another build's project directory, or a git revision whose "
+                   "dvc.lock names the tables (fetched from the DVC cache or remote)")
+    p.add_argument("--root", default=".", help="this build's project directory")
+    p.add_argument("--tolerance", type=float, default=None, help="one absolute tolerance for "
+                   "every number, in its column's units (default: 2 standard errors for "
+                   "metrics, relative 1e-5 for other numbers)")
+    p.add_argument("--show", type=int, default=10, help="differing cells listed per table "
+                   "(0: all)")
+
     p = sub.add_parser("render", help="execute a figure notebook with papermill")
     p.add_argument("--notebook", required=True)
     p.add_argument("--html", required=True, help="executed notebook as HTML")
@@ -184,15 +203,18 @@ def _json_or_text(value: str):
         return value
 
 
-def run(args: argparse.Namespace, params: dict) -> int:
+def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
     """Run one subcommand with the validated params; its exit status (0 unless the subcommand
-    says otherwise)."""
-    from . import stages
-
-    if args.threads:
+    says otherwise) and the stage's own timings (`*_time_s`), for the job's run record."""
+    if args.command in TENSOR_COMMANDS:
         import torch
 
-        torch.set_num_threads(args.threads)
+        from . import stages
+        if args.threads:
+            torch.set_num_threads(args.threads)
+    else:
+        from . import tables
+    record: dict = {}
     if args.command == "check":
         print(json.dumps(params, indent=2))
     elif args.command == "sources":
@@ -226,7 +248,7 @@ def run(args: argparse.Namespace, params: dict) -> int:
         print(json.dumps(build_data(params, args.out_dir)))
     elif args.command == "pretrain":
         from .pretrain_stages import pretrain_run
-        summary = pretrain_run(params, args.model, args.data_dir, args.out_dir)
+        record = summary = pretrain_run(params, args.model, args.data_dir, args.out_dir)
         last = summary["history"][-1]
         print(f"{args.out_dir}: {summary['steps']} steps on {summary['sequences']} sequences, "
               f"held-out MLM loss {summary['history'][0]['heldout_loss']:.3f} -> "
@@ -239,7 +261,7 @@ def run(args: argparse.Namespace, params: dict) -> int:
         print(tables["onset"].to_string(index=False))
     elif args.command == "vision-pretrain":
         from .vision_stages import vision_pretrain_run
-        summary = vision_pretrain_run(params, args.model, args.out_dir)
+        record = summary = vision_pretrain_run(params, args.model, args.out_dir)
         first, last = summary["history"][0], summary["history"][-1]
         print(f"{args.out_dir}: {summary['objective']}, {summary['steps']} steps on "
               f"{summary['images']} images, held-out loss {first['heldout_loss']:.3f} -> "
@@ -270,23 +292,21 @@ def run(args: argparse.Namespace, params: dict) -> int:
                                                  args.out_dir).items():
             print(f"{directory}: global OMP at {sparsity:g}")
     elif args.command == "llm-table":
-        from .llm_stages import zero_shot_table
-        from .stages import write_csv
-        table = zero_shot_table(args.runs)
-        write_csv(args.out, table)
+        table = tables.zero_shot_table(args.runs)
+        tables.write_csv(args.out, table)
         print(table.to_string(index=False))
     elif args.command == "tables":
-        print(stages.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
+        print(tables.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
               .to_string(index=False))
     elif args.command == "arithmetic-tables":
         out = {"runs": args.runs, "drop_vs_sparsity": args.drop_vs_sparsity,
                "essential_sparsity": args.essential_sparsity}
-        tables = stages.arithmetic_tables(params, args.metrics, out)
-        print(tables["essential_sparsity"].to_string(index=False))
+        built = tables.arithmetic_tables(params, args.metrics, out)
+        print(built["essential_sparsity"].to_string(index=False))
     elif args.command == "similarity":
         stages.mask_similarity(params, args.lth_masks, args.out)
     elif args.command == "claims":
-        table = stages.claims_report(params, args.claims, args.tables, args.out_csv, args.out_md)
+        table = tables.claims_report(params, args.claims, args.tables, args.out_csv, args.out_md)
         print(table[["id", "verdict", "ours"]].to_string(index=False))
     elif args.command == "report":
         from .report import write_report
@@ -294,7 +314,7 @@ def run(args: argparse.Namespace, params: dict) -> int:
                      args.essential, args.claims, args.params, params["profile"])
         print(f"the report: {args.out}")
     elif args.command == "mask-table":
-        stages.mask_table(args.report, args.out)
+        tables.mask_table(args.report, args.out)
     elif args.command == "audit":
         from .audit import audit
         problems = audit(args.root)
@@ -302,25 +322,35 @@ def run(args: argparse.Namespace, params: dict) -> int:
             print(line)
         print(f"audit: {len(problems)} violations under {args.root}/results and reports",
               file=sys.stderr)
-        return 1 if problems else 0
+        return (1 if problems else 0), {}
+    elif args.command == "compare":
+        from .compare import compare
+        status, lines = compare(args.root, args.other, args.tolerance, args.show)
+        print("\n".join(lines))
+        return status, {}
     elif args.command == "render":
         from .render import render_notebook
         extra = {k: _json_or_text(v) for k, v in _pairs(args.param).items()}
         render_notebook(args.notebook, args.html, _pairs(args.out), extra)
-    return 0
+    return 0, {k: v for k, v in record.items() if k.endswith("_time_s")}
 
 
-def _record(args: argparse.Namespace, params: dict, started: float) -> None:
+def _record(args: argparse.Namespace, params: dict, started: float,
+            timings: dict[str, float]) -> None:
     """Provenance beside each of the job's outputs, once they are all written."""
-    from .device import device_name, job_device
     from .provenance import job_context, write_records
 
     seeds = {k: v for k, v in vars(args).items() if "seed" in k and v is not None}
-    # The job's GPU if it may use one (`cuda` counts as `auto`: a job with no GPU work, such as
-    # a table, runs without one and still gets its record), else the CPU.
-    setting = "cpu" if params["resources"]["device"] == "cpu" else "auto"
-    context = job_context(params, args.command, seeds, device_name(job_device(setting)))
-    write_records(args.record_output, args.record_input, context, started)
+    device, precisions = "cpu", []
+    if args.command in TENSOR_COMMANDS:
+        from .device import chosen_precisions, device_name, job_device
+
+        # The job's GPU if it may use one (`cuda` counts as `auto`: a job with no GPU work, such
+        # as a mask similarity table, runs without one and still gets its record), else the CPU.
+        setting = "cpu" if params["resources"]["device"] == "cpu" else "auto"
+        device, precisions = device_name(job_device(setting)), chosen_precisions()
+    context = job_context(params, args.command, seeds, device, precisions)
+    write_records(args.record_output, args.record_input, context, started, timings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         params = load_params(args.params, args.profile)
-        status = run(args, params)
+        status, timings = run(args, params)
         if status == 0 and args.record_output:
-            _record(args, params, started)
+            _record(args, params, started, timings)
         return status
     except EXPECTED as exc:
         print(f"essential-sparsity {args.command}: {exc}", file=sys.stderr)

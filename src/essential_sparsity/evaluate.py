@@ -15,8 +15,7 @@ from .io import ArtefactError, read_json
 from .levels import LTH, parse_nm
 
 RUN_COLUMNS = ["model", "task", "method", "sparsity", "seed", "metric", "value",
-               "validation_value", "test_loss", "test_examples", "steps", "wall_time_s",
-               "scope_sparsity"]
+               "validation_value", "test_loss", "test_examples", "steps", "scope_sparsity"]
 
 
 def runs_table(metric_files: list[str | Path]) -> pd.DataFrame:

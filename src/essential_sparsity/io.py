@@ -1,19 +1,24 @@
 """Artefact I/O: every file is written to a temporary name and renamed, so an interrupted job never
-leaves a half-written file that looks complete; safetensors only, never pickle."""
+leaves a half-written file that looks complete; safetensors only, never pickle. Torch is imported
+only by the functions that read or write tensors: the CLI, the tables and the figures import this
+module without paying torch's start-up."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+
+if TYPE_CHECKING:
+    import torch
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -73,26 +78,74 @@ def write_json(path: str | Path, data: object) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def without_timings(record: dict) -> dict:
+    """A record as its artefact stores it: the stage's timings (`*_time_s`) change from run to
+    run, so they go to the job's run record (provenance.RUN_SUFFIX), not into hashed content."""
+    return {k: v for k, v in record.items() if not k.endswith("_time_s")}
+
+
 def read_json(path: str | Path) -> dict:
+    """A JSON object the pipeline wrote, or an ArtefactError naming the file: missing, a
+    directory, not UTF-8, not JSON, or JSON of another shape (a list where a record belongs)."""
     path = Path(path)
+    _must_be_file(path)
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ArtefactError(f"{path}: missing; rebuild it with snakemake {path}") from exc
-    except json.JSONDecodeError as exc:
-        raise ArtefactError(f"{path}: corrupt JSON ({exc}); delete it and rebuild") from exc
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtefactError(f"{path}: not readable JSON ({exc}); delete it and rebuild it with "
+                            f"snakemake {path}") from exc
+    if not isinstance(data, dict):
+        raise ArtefactError(f"{path}: holds a JSON {type(data).__name__}, not the object the "
+                            f"pipeline writes; delete it and rebuild it with snakemake {path}")
+    return data
+
+
+def _must_be_file(path: Path) -> None:
+    if not path.is_file():
+        what = "a directory, not a file" if path.is_dir() else "missing"
+        raise ArtefactError(f"{path}: {what}; rebuild it with snakemake {path}")
+
+
+def inside(root: str | Path, name: object, named_by: str | Path) -> Path:
+    """root/name for a path that an artefact names, refused when it leads out of the project
+    (`..`, an absolute path): whoever checks artefacts reads only the project's files."""
+    root = Path(root)
+    top = os.path.abspath(root)
+    if not isinstance(name, str) or os.path.commonpath(
+            [top, os.path.abspath(os.path.join(top, name))]) != top:
+        raise ArtefactError(f"{named_by}: names {name!r}, which is not a path inside the project "
+                            f"{root}; rebuild it")
+    return root / name
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor],
+                      metadata: dict[str, str] | None = None) -> bytes:
+    """A safetensors file whose header has one order: safetensors writes the metadata from a hash
+    map, in an order that changes from process to process, so the same tensors would hash
+    differently in every build. The data and the offsets are safetensors' own."""
+    from safetensors.torch import save
+
+    raw = save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
+    (size,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + size])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + raw[8 + size:]
 
 
 def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor],
                   metadata: dict[str, str] | None = None) -> None:
     with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        tmp.write_bytes(safetensors_bytes(tensors, metadata))
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
-    if not path.is_file():
-        raise ArtefactError(f"{path}: missing; rebuild it with snakemake {path}")
+    _must_be_file(path)
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -103,9 +156,31 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 def read_metadata(path: str | Path) -> dict[str, str]:
     from safetensors import safe_open
 
+    path = Path(path)
+    _must_be_file(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             return handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtefactError(f"{path}: corrupt safetensors file ({exc}); delete it and rebuild "
                             f"with snakemake {path}") from exc
+
+
+def read_metadata_json(path: str | Path, key: str, required: bool = True) -> dict | None:
+    """The JSON object a safetensors file keeps under metadata `key` (None when it has none and
+    none is required), or an ArtefactError naming the file and the key."""
+    metadata = read_metadata(path)
+    if key not in metadata:
+        if not required:
+            return None
+        raise ArtefactError(f"{path}: has no {key!r} metadata, which the pipeline writes; delete "
+                            f"it and rebuild it with snakemake {path}")
+    try:
+        value = json.loads(metadata[key])
+    except json.JSONDecodeError as exc:
+        raise ArtefactError(f"{path}: its {key!r} metadata is not JSON ({exc}); delete it and "
+                            f"rebuild it with snakemake {path}") from exc
+    if not isinstance(value, dict):
+        raise ArtefactError(f"{path}: its {key!r} metadata is a JSON {type(value).__name__}, not "
+                            f"an object; delete it and rebuild it with snakemake {path}")
+    return value

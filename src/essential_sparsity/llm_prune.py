@@ -82,8 +82,11 @@ def _block_outputs(block: torch.nn.Module, hidden: torch.Tensor, kwargs: dict,
 def _input_statistics(block, hidden, kwargs, linears, method,
                       batch_size: int) -> dict[str, torch.Tensor]:
     """Per matrix, what its pruner needs of its inputs X (tokens x inputs): Wanda the squared
-    column norms sum(X**2), SparseGPT the Hessian 2 X^T X / tokens of the layer-wise problem.
-    Matrices that read the same input (query, key and value; gate and up) share one product."""
+    column norms sum(X**2), SparseGPT the Hessian 2 X^T X / sequences of the layer-wise problem,
+    scaled by calibration sequences as the reference implementation's `add_batch` scales it (the
+    scale matters where inputs are always zero: their diagonal is set to 1, not scaled, before
+    the damping relative to the mean diagonal). Matrices that read the same input (query, key
+    and value; gate and up) share one product."""
     stats: dict[str, torch.Tensor] = {}
     last: dict = {"input": None}
 
@@ -105,8 +108,7 @@ def _input_statistics(block, hidden, kwargs, linears, method,
         for handle in handles:
             handle.remove()
     if method == "sparsegpt":
-        tokens = hidden.shape[0] * hidden.shape[1]
-        stats = {name: 2 * h / tokens for name, h in stats.items()}
+        stats = {name: 2 * h / hidden.shape[0] for name, h in stats.items()}
     return stats
 
 

@@ -8,12 +8,11 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from . import corpus, levels, llm_eval, llm_prune, masks, sources
-from .device import device_name, job_device
-from .io import ArtefactError, atomic_path, read_json, write_json
+from .device import device_name, job_device, precision
+from .io import ArtefactError, atomic_path, read_json, without_timings, write_json
 from .params import ParamsError
 from .scope import scope_weights
 
@@ -97,7 +96,8 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
     mask = {k: v.cpu() for k, v in _prune(params, model, tokenizer, method, level,
                                           corpus_dir).items()}
     prune_seconds = time.perf_counter() - start
-    if settings["precision"] == "bf16":
+    evaluated_in = precision(settings["precision"], device.type)
+    if evaluated_in == "bf16":
         model = model.to(torch.bfloat16)
     windows = llm_eval.token_windows(tokenizer, heldout, **settings["perplexity"])
     ppl = llm_eval.perplexity(model, windows, settings["batch_size"])
@@ -122,8 +122,8 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
               **{f"accuracy_{c}": v for c, v in choice.get("categories", {}).items()},
               "prune_time_s": round(prune_seconds, 2),
               "wall_time_s": round(time.perf_counter() - start, 2), "settings": settings,
-              "mask": str(mask_path), "device": device_name(device)}
-    write_json(metrics_path, record)
+              "mask": str(mask_path), "device": device_name(device), "precision": evaluated_in}
+    write_json(metrics_path, without_timings(record))
     return record
 
 
@@ -152,24 +152,3 @@ def prune_sharded(params: dict, checkpoint: str | Path, sparsities: list[float],
 
     return omp_global_sharded(shards, in_scope, sparsities, Path(out_dir))
 
-
-COLUMNS = ["model", "method", "level", "sparsity", "pattern", "scope_sparsity", "perplexity",
-           "heldout_loss", "benchmark", "accuracy", "questions", "chance", "prune_time_s",
-           "wall_time_s"]
-
-
-def zero_shot_table(metric_files: list[str | Path]) -> pd.DataFrame:
-    """One row per run, with each metric's change from the model's dense run: accuracy drop in
-    points (dense minus pruned) and the perplexity ratio (pruned over dense); MMLU runs add
-    their accuracy per category."""
-    frame = pd.DataFrame([read_json(path) for path in metric_files])
-    categories = sorted(c for c in frame.columns if c.startswith("accuracy_"))
-    frame = frame[COLUMNS + categories]
-    dense = frame[frame["sparsity"] == 0].set_index("model")
-    missing = sorted(set(frame["model"]) - set(dense.index))
-    if missing:
-        raise ArtefactError(f"no dense run (sparsity 0) of {missing[0]} among the metrics; "
-                            f"build the whole llm target")
-    frame["accuracy_drop"] = frame["model"].map(dense["accuracy"]) - frame["accuracy"]
-    frame["perplexity_ratio"] = frame["perplexity"] / frame["model"].map(dense["perplexity"])
-    return frame.sort_values(["model", "method", "pattern", "sparsity"]).reset_index(drop=True)

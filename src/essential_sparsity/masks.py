@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .io import ArtefactError, read_metadata, read_tensors, write_json, write_tensors
+from .io import ArtefactError, read_metadata_json, read_tensors, write_json, write_tensors
 
 METHODS = ("omp-global", "omp-layerwise", "random")
 
@@ -265,9 +265,11 @@ def _unpack(path: str | Path, stored: dict[str, torch.Tensor],
             shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
     import numpy as np
 
-    if set(stored) != set(shapes):
-        raise ArtefactError(f"{path}: the packed shapes do not name the stored tensors; the file "
-                            f"is corrupt: rebuild it with snakemake {path}")
+    if set(stored) != set(shapes) or not all(
+            isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)
+            for shape in shapes.values()):
+        raise ArtefactError(f"{path}: its packed shapes do not give a shape to each stored "
+                            f"tensor; the file is corrupt: rebuild it with snakemake {path}")
     mask = {}
     for name, bits in stored.items():
         numel = math.prod(shapes[name])
@@ -281,9 +283,9 @@ def _unpack(path: str | Path, stored: dict[str, torch.Tensor],
 
 def load_mask(path: str | Path) -> dict[str, torch.Tensor]:
     mask = read_tensors(path)
-    shapes = read_metadata(path).get("packed_shapes")
-    if shapes:
-        return _unpack(path, mask, json.loads(shapes))
+    shapes = read_metadata_json(path, "packed_shapes", required=False)
+    if shapes is not None:
+        return _unpack(path, mask, shapes)
     bad = [name for name, t in mask.items() if t.dtype != torch.bool]
     if bad:
         raise ArtefactError(f"{path}: {bad[0]} is {mask[bad[0]].dtype}, not a bool mask; "
@@ -291,8 +293,19 @@ def load_mask(path: str | Path) -> dict[str, torch.Tensor]:
     return mask
 
 
+MASK_INFO = ("model", "method", "target_sparsity", "model_type")  # what every mask's info holds
+
+
 def mask_info(path: str | Path) -> dict:
-    return json.loads(read_metadata(path).get("info", "{}"))
+    """What made the mask (model, method, target sparsity, ...), from its metadata."""
+    info = read_metadata_json(path, "info")
+    missing = [key for key in MASK_INFO if key not in info]
+    if not missing and not isinstance(info["target_sparsity"], int | float):
+        missing = ["target_sparsity"]
+    if missing:
+        raise ArtefactError(f"{path}: its info metadata has no valid {missing[0]}; rebuild it "
+                            f"with snakemake {path}")
+    return info
 
 
 def apply_mask(weights: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> None:

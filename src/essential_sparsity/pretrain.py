@@ -234,7 +234,8 @@ def run(sequences: torch.Tensor, heldout: torch.Tensor, tokenizer, settings: dic
     else:
         start, history = point
         log(f"resuming {work} from step {start}")
-        model = BertForMaskedLM.from_pretrained(str(step_dir(work, start))).to(device)
+        model = BertForMaskedLM.from_pretrained(str(step_dir(work, start)),
+                                                use_safetensors=True).to(device)
         optimizer = adamw(model, settings["learning_rate"], settings["weight_decay"])
         load_optimizer(model, optimizer, read_tensors(work / RESUME))
         drop_later_steps(work, start)

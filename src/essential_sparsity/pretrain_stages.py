@@ -20,8 +20,16 @@ import torch
 
 from . import evaluate, pretrain
 from .corpus import corpus_documents, split_documents
-from .device import device_name, job_device
-from .io import ArtefactError, atomic_dir, read_json, read_tensors, write_json, write_tensors
+from .device import device_name, job_device, precision
+from .io import (
+    ArtefactError,
+    atomic_dir,
+    read_json,
+    read_tensors,
+    without_timings,
+    write_json,
+    write_tensors,
+)
 from .levels import pretrain_models, pretrain_run_settings
 from .scope import classify
 from .sources import SourceError
@@ -92,8 +100,9 @@ def pretrain_run(params: dict, model: str, data_dir: str | Path, out_dir: str | 
                "epochs": settings["steps"] * settings["batch_size"] / len(sequences),
                "steps": settings["steps"], "final_step": history[-1]["step"],
                "history": history, "wall_time_s": round(time.perf_counter() - start, 2),
-               "device": device_name(device)}
-    write_json(work / "run.json", summary)
+               "device": device_name(device),
+               "precision": precision(settings["precision"], device.type)}
+    write_json(work / "run.json", without_timings(summary))
     pretrain.finish(work, out_dir)
     return summary
 
@@ -207,7 +216,7 @@ def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFra
 def pretrain_tables(params: dict, run_dirs: list[str], metric_files: list[str],
                     out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
     """Write every table of Figure 8: zero weights, onset, loss curves, downstream."""
-    from .stages import write_csv
+    from .tables import write_csv
 
     zeros = zero_weight_table(params, run_dirs)
     tables = {"zero_weights": zeros, "onset": onset_table(zeros),

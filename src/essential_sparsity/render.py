@@ -32,12 +32,17 @@ def _execute(notebook, html: Path, staged: dict, parameters: dict) -> None:
     import papermill
     from nbconvert import HTMLExporter
 
+    from .provenance import source_date_epoch
+
+    # The kernel inherits it: matplotlib dates PDFs by it rather than by the clock.
+    os.environ["SOURCE_DATE_EPOCH"] = str(source_date_epoch())
     with tempfile.TemporaryDirectory() as work:
         executed = Path(work) / Path(notebook).name
         papermill.execute_notebook(
             str(notebook), str(executed), kernel_name="python3", progress_bar=False,
             parameters={**parameters, **{name: str(tmp) for name, (_, tmp) in staged.items()}})
-        body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+        body, _ = HTMLExporter().from_notebook_node(_stable_ids(nbformat.read(executed,
+                                                                              as_version=4)))
         html.parent.mkdir(parents=True, exist_ok=True)
         tmp_html = html.with_name(f".{html.name}.tmp")
         tmp_html.write_text(body)
@@ -47,3 +52,12 @@ def _execute(notebook, html: Path, staged: dict, parameters: dict) -> None:
         for final_path, tmp in staged.values():
             os.replace(tmp, final_path)
         os.replace(tmp_html, html)
+
+
+def _stable_ids(notebook):
+    """papermill gives the cell it injects a random id, which the HTML carries: one fixed id
+    makes two renderings of the same notebook and tables the same bytes."""
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["id"] = "injected-parameters"
+    return notebook

@@ -10,14 +10,13 @@ import html
 import os
 import platform
 import re
-import subprocess
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
 from .io import ArtefactError, atomic_path
+from .provenance import code_version, package_versions, source_date_epoch
 
 STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -37,32 +36,19 @@ def paper_figure(name: str) -> int:
 
 
 def provenance(params_file: str | Path, profile: str) -> dict[str, str]:
-    """What a reader needs to rebuild these numbers: code version, parameters, software."""
-    versions = {p: _version(p) for p in ("torch", "transformers", "snakemake", "dvc")}
-    return {"profile": profile, "code": _git_state(),
+    """What a reader needs to rebuild these numbers: code version, parameters, software. No
+    build time: the page is part of the build's hashed content, which must be the same bytes in
+    every build of one commit (the run records hold when each job ran)."""
+    code = code_version()
+    state = ("not a git checkout" if code["commit"] is None else
+             code["commit"] + (" with uncommitted changes" if code["modified"] else ""))
+    committed = datetime.fromtimestamp(source_date_epoch(), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    versions = package_versions()
+    return {"profile": profile, "code": state, "code date": committed,
             "params.yaml sha256": hashlib.sha256(Path(params_file).read_bytes()).hexdigest(),
-            "built": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "python": platform.python_version(), "machine": platform.machine(),
-            **{name: version for name, version in versions.items()}}
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _git_state() -> str:
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return "not a git checkout"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return commit + (" with uncommitted changes" if dirty else "")
+            **{p: versions[p] or "not installed" for p in ("torch", "transformers", "snakemake",
+                                                           "dvc")}}
 
 
 def _table(frame: pd.DataFrame, columns: list[str], classes: str | None = None) -> str:

@@ -116,10 +116,27 @@ def _from_pretrained(loader, name: str, location: str | None, **kwargs):
     try:
         return loader.from_pretrained(where, **kwargs)
     except OSError as exc:
-        reason = " ".join(str(exc).split())  # one line: transformers' messages span several
-        raise SourceError(f"model {name}: cannot load {where} ({reason}); for hub models fill "
-                          f"the Hugging Face cache first (hf download {where}) or unset "
-                          f"HF_HUB_OFFLINE") from exc
+        raise SourceError(f"model {name}: cannot load {where} ({_one_line(exc)}); "
+                          f"{_load_fix(where)}") from exc
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())  # transformers' messages span several lines
+
+
+def _load_fix(where: str) -> str:
+    """What to do when transformers cannot load `where`: a local directory needs safetensors
+    weights (pickled ones are refused), a hub model the Hugging Face cache."""
+    if Path(where).is_dir():
+        return ("it needs config.json and model.safetensors (pickled pytorch_model.bin weights "
+                "are never loaded): convert them to safetensors")
+    return f"fill the Hugging Face cache first (hf download {where}) or unset HF_HUB_OFFLINE"
+
+
+def _load_weights(loader, name: str, location: str | None, **kwargs):
+    """A model's weights from safetensors only: a directory that has only pickled weights
+    (pytorch_model.bin) is refused, never unpickled."""
+    return _from_pretrained(loader, name, location, use_safetensors=True, **kwargs)
 
 
 def load_tokenizer(name: str, location: str | None = None):
@@ -147,7 +164,7 @@ def load_encoder(name: str, location: str | None = None):
     from transformers import AutoModel
 
     with _errors_only():
-        return _from_pretrained(AutoModel, name, location)
+        return _load_weights(AutoModel, name, location)
 
 
 def load_classifier(name: str, num_labels: int, seed: int, location: str | None = None):
@@ -165,7 +182,7 @@ def load_classifier(name: str, num_labels: int, seed: int, location: str | None 
         config = _from_pretrained(AutoConfig, name, location)
         loader = (AutoModelForImageClassification if config.model_type in VISION_TYPES
                   else AutoModelForSequenceClassification)
-        return _from_pretrained(loader, name, location, num_labels=num_labels)
+        return _load_weights(loader, name, location, num_labels=num_labels)
 
 
 def load_span_predictor(name: str, seed: int, location: str | None = None):
@@ -176,7 +193,7 @@ def load_span_predictor(name: str, seed: int, location: str | None = None):
 
     torch.manual_seed(seed)
     with _errors_only():
-        return _from_pretrained(AutoModelForQuestionAnswering, name, location)
+        return _load_weights(AutoModelForQuestionAnswering, name, location)
 
 
 def load_pixel_scaling(name: str, location: str | None = None) -> dict:
@@ -245,6 +262,7 @@ def convert_gguf(name: str, out_dir: str | Path) -> None:
 
     path = gguf_path(name)
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    # a GGUF file holds tensors, not pickle: there is nothing for use_safetensors to refuse
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
     config = model.config.to_dict()
     config.pop("quantization_config", None)  # the weights written are plain fp32
@@ -275,12 +293,12 @@ def load_causal_lm(location: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32,
+                                                     use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(location)
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32)
     except OSError as exc:
-        reason = " ".join(str(exc).split())
-        raise SourceError(f"causal LM: cannot load {location} ({reason}); for hub models fill "
-                          f"the Hugging Face cache first (hf download {location})") from exc
+        raise SourceError(f"causal LM: cannot load {location} ({_one_line(exc)}); "
+                          f"{_load_fix(location)}") from exc
     return model.eval(), tokenizer
 
 

@@ -4,28 +4,27 @@ atomically. The Snakemake rules call these through the CLI; tests call them dire
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 
-from . import arithmetic, claims, data, evaluate, finetune, images, levels, masks, qa, sources
-from .device import device_name, job_device
+from . import arithmetic, data, finetune, images, levels, masks, qa, sources
+from .device import device_name, job_device, precision
 from .io import (
     ArtefactError,
-    atomic_path,
     read_json,
-    read_metadata,
+    read_metadata_json,
     read_tensors,
+    without_timings,
     write_json,
     write_tensors,
 )
 from .params import ParamsError, finetune_settings, format_sparsity
 from .scope import scope_weights
+from .tables import write_csv
 
 
 def split_task(params: dict, task: str, out_dir: str | Path) -> None:
@@ -81,7 +80,7 @@ def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str 
     The next fine-tuning starts from the pre-trained weights under this mask: that is the rewind."""
     sparsity = levels.lth_levels(params)[round_ - 1]
     state = read_tensors(checkpoint)
-    model_type = json.loads(read_metadata(checkpoint)["config"])["model_type"]
+    model_type = read_metadata_json(checkpoint, "config")["model_type"]
     mask = masks.load_mask(previous)
     weights = {name: _state_tensor(state, name, checkpoint) for name in mask}
     leaked = sum(int((weights[name][~keep] != 0).sum()) for name, keep in mask.items())
@@ -143,7 +142,8 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
               "steps": history["steps"], "train_loss_per_epoch": history["train_loss_per_epoch"],
               "wall_time_s": round(time.perf_counter() - start, 2),
               "train_time_s": round(train_seconds, 2), "settings": settings,
-              "mask": str(mask_path), "label_names": labels, "device": device_name(device)}
+              "mask": str(mask_path), "label_names": labels, "device": device_name(device),
+              "precision": precision(settings["precision"], device.type)}
     if answering:  # SQuAD's second score, beside F1
         record.update(exact_match=test["exact_match"],
                       validation_exact_match=validation["exact_match"])
@@ -153,7 +153,7 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
                       metadata=finetune.checkpoint_metadata(net, {k: record[k] for k in
                                                                    ("model", "task", "method",
                                                                     "sparsity", "seed")}))
-    write_json(metrics_path, record)
+    write_json(metrics_path, without_timings(record))
     return record
 
 
@@ -191,41 +191,6 @@ def _scores(net: torch.nn.Module, task: str, split: str, encoded: dict, data_dir
     return finetune.evaluate(net, encoded, prepare=prepare, **options)
 
 
-def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
-                    metrics_json: str | Path) -> pd.DataFrame:
-    """One row per run, drop vs sparsity, essential sparsity, LTH minus OMP, N:M drops."""
-    out_dir = Path(out_dir)
-    runs = evaluate.runs_table(metric_files)
-    drops = evaluate.drop_table(runs)
-    essential = evaluate.essential_sparsity(drops, params["evaluate"]["epsilon"])
-    tables = {"finetune_runs": runs, "drop_vs_sparsity": drops, "essential_sparsity": essential,
-              "lth_vs_omp": evaluate.lth_vs_omp(drops), "nm_patterns": evaluate.nm_drops(drops)}
-    for name, frame in tables.items():
-        write_csv(out_dir / f"{name}.csv", frame)
-    write_json(metrics_json, evaluate.essential_metrics(essential))
-    return essential
-
-
-def arithmetic_tables(params: dict, metric_files: list[str],
-                      out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
-    """Figure 4's tables: every arithmetic run, drop vs sparsity and essential sparsity, each row
-    with the paper's dataset the task is or, when generated, stands in for."""
-    runs = evaluate.runs_table(metric_files)
-    unknown = sorted(set(runs["task"]) - set(params["arithmetic"]["tasks"]))
-    if unknown:
-        raise ArtefactError(f"runs on {unknown[0]} are not arithmetic runs of this profile "
-                            f"({', '.join(params['arithmetic']['tasks'])})")
-    drops = evaluate.drop_table(runs)
-    tables = {"runs": runs, "drop_vs_sparsity": drops,
-              "essential_sparsity": evaluate.essential_sparsity(
-                  drops, params["evaluate"]["epsilon"])}
-    for name, frame in tables.items():
-        frame.insert(2, "dataset", frame["task"].map(arithmetic.DATASETS))
-        frame.insert(3, "generated", frame["task"].isin(arithmetic.GENERATED_TASKS))
-        write_csv(out[name], frame)
-    return tables
-
-
 def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Path) -> None:
     """Figure 10's table: cosine similarity of every LTH mask with the OMP mask of the same model
     and sparsity (computed here from the pre-trained weights, since LTH levels need not lie on the
@@ -252,29 +217,3 @@ def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Pa
                              "cosine": masks.cosine_similarity(lth[a], lth[b])})
     columns = ["model", "sparsity", "pair", "task", "other", "cosine", "random_expectation"]
     write_csv(out_csv, pd.DataFrame(rows, columns=columns))
-
-
-def claims_report(params: dict, claims_file: str | Path, tables_dir: str | Path,
-                  out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
-    """The paper's claims against our tables: a tidy table and a markdown page."""
-    try:
-        listed = yaml.safe_load(Path(claims_file).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParamsError(f"{claims_file}: cannot read the claims ({exc})") from exc
-    if not isinstance(listed, list):
-        raise ParamsError(f"{claims_file}: expected a list of claims, got {type(listed).__name__}")
-    table = claims.evaluate_claims(listed, tables_dir)
-    write_csv(out_csv, table)
-    with atomic_path(out_md) as tmp:
-        tmp.write_text(claims.claims_markdown(table, params["profile"]))
-    return table
-
-
-def mask_table(report_path: str | Path, out_csv: str | Path) -> None:
-    """Figure 1's table: pruned weights per component and layer."""
-    write_csv(out_csv, evaluate.pruned_by_component(read_json(report_path)))
-
-
-def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")

@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 
 from . import evaluate, images, pretrain, sources, vision_pretrain
-from .device import device_name, job_device
-from .io import ArtefactError, read_json, write_json
+from .device import device_name, job_device, precision
+from .io import ArtefactError, read_json, without_timings, write_json
 from .levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
 from .scope import classify, scope_weights
 
@@ -76,8 +76,9 @@ def vision_pretrain_run(params: dict, model: str, out_dir: str | Path) -> dict:
                "epochs": settings["steps"] * settings["batch_size"] / len(data["labels"]),
                "steps": settings["steps"], "final_step": history[-1]["step"],
                "history": history, "wall_time_s": round(time.perf_counter() - start, 2),
-               "device": device_name(device)}
-    write_json(work / "run.json", summary)
+               "device": device_name(device),
+               "precision": precision(settings["precision"], device.type)}
+    write_json(work / "run.json", without_timings(summary))
     pretrain.finish(work, out_dir)
     return summary
 
@@ -164,7 +165,7 @@ def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFra
 def vision_tables(params: dict, run_dirs: list[str], metric_files: list[str],
                   out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
     """Write every table of Figures 3, 6 and 7."""
-    from .stages import write_csv
+    from .tables import write_csv
 
     steps = params["vision"]["pretrain"]["steps"]
     here = {Path(d).name: str(Path(d) / f"step-{steps}") for d in run_dirs}

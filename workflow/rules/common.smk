@@ -21,7 +21,13 @@ from essential_sparsity.levels import (
     vision_pretrained,
 )
 from essential_sparsity.sources import CAUSAL_LMS, QA_TASKS, TASKS as TEXT_TASKS
-from essential_sparsity.params import ParamsError, finetune_settings, format_sparsity, load_params
+from essential_sparsity.params import (
+    SPARSITY_PATTERN,
+    ParamsError,
+    finetune_settings,
+    format_sparsity,
+    load_params,
+)
 
 
 

@@ -17,7 +17,7 @@ rule finetune_run:
         data=task_data,
         mask=run_mask,
         model=model_input,
-        code=code("sources", "finetune", "qa", "masks", "stages"),
+        code=code("sources", "device", "finetune", "qa", "masks", "stages"),
     params:
         cli=job_cli,
         location=model_location,

@@ -61,7 +61,7 @@ rule llm_run:
     input:
         corpus=rules.corpus_text.output,
         model=lambda wildcards: llm_dense_input(wildcards.model),
-        code=code("sources", "scope", "masks", "llm_prune", "llm_eval", "llm_stages"),
+        code=code("sources", "device", "scope", "masks", "llm_prune", "llm_eval", "llm_stages"),
     params:
         cli=job_cli,
         location=lambda wildcards: llm_location(wildcards.model),
@@ -88,7 +88,7 @@ rule llm_table:
         f"{TABLES}/llm_zero_shot.csv",
     input:
         runs=llm_metrics(),
-        code=code("llm_stages"),
+        code=code("tables"),
     params:
         cli=job_cli,
     conda:

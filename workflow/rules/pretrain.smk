@@ -33,7 +33,7 @@ rule pretrain_run:
         directory(PRETRAIN_RUN),
     input:
         data=rules.pretrain_data.output,
-        code=code("finetune", "pretrain", "pretrain_stages"),
+        code=code("device", "finetune", "pretrain", "pretrain_stages"),
     params:
         cli=job_cli,
         fraction=lambda wildcards: SCRATCH[wildcards.model],

@@ -13,7 +13,7 @@ rule vision_pretrain_run:
     output:
         directory(VISION_RUN),
     input:
-        code=code("dino", "images", "pretrain", "vision_pretrain", "vision_stages"),
+        code=code("device", "dino", "images", "pretrain", "vision_pretrain", "vision_stages"),
     params:
         cli=job_cli,
         settings=vision_pretrain_settings(config),
