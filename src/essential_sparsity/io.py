@@ -90,14 +90,24 @@ def read_json(path: str | Path) -> dict:
     path = Path(path)
     _must_be_file(path)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ArtefactError(f"{path}: not readable JSON ({exc}); delete it and rebuild it with "
                             f"snakemake {path}") from exc
-    if not isinstance(data, dict):
-        raise ArtefactError(f"{path}: holds a JSON {type(data).__name__}, not the object the "
-                            f"pipeline writes; delete it and rebuild it with snakemake {path}")
-    return data
+    return _json_object(text, path, "it")
+
+
+def _json_object(text: str, path: Path, what: str) -> dict:
+    """`text` as a JSON object, or an ArtefactError naming the file and `what` in it held it."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ArtefactError(f"{path}: {what} is not JSON ({exc}); delete it and rebuild it "
+                            f"with snakemake {path}") from exc
+    if not isinstance(value, dict):
+        raise ArtefactError(f"{path}: {what} is a JSON {type(value).__name__}, not the object "
+                            f"the pipeline writes; delete it and rebuild it with snakemake {path}")
+    return value
 
 
 def _must_be_file(path: Path) -> None:
@@ -149,8 +159,7 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ArtefactError(f"{path}: corrupt safetensors file ({exc}); delete it and rebuild "
-                            f"with snakemake {path}") from exc
+        raise _corrupt(path, exc) from exc
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -162,8 +171,12 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as handle:
             return handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ArtefactError(f"{path}: corrupt safetensors file ({exc}); delete it and rebuild "
-                            f"with snakemake {path}") from exc
+        raise _corrupt(path, exc) from exc
+
+
+def _corrupt(path: Path, exc: Exception) -> ArtefactError:
+    return ArtefactError(f"{path}: corrupt safetensors file ({exc}); delete it and rebuild with "
+                         f"snakemake {path}")
 
 
 def read_metadata_json(path: str | Path, key: str, required: bool = True) -> dict | None:
@@ -175,12 +188,4 @@ def read_metadata_json(path: str | Path, key: str, required: bool = True) -> dic
             return None
         raise ArtefactError(f"{path}: has no {key!r} metadata, which the pipeline writes; delete "
                             f"it and rebuild it with snakemake {path}")
-    try:
-        value = json.loads(metadata[key])
-    except json.JSONDecodeError as exc:
-        raise ArtefactError(f"{path}: its {key!r} metadata is not JSON ({exc}); delete it and "
-                            f"rebuild it with snakemake {path}") from exc
-    if not isinstance(value, dict):
-        raise ArtefactError(f"{path}: its {key!r} metadata is a JSON {type(value).__name__}, not "
-                            f"an object; delete it and rebuild it with snakemake {path}")
-    return value
+    return _json_object(metadata[key], Path(path), f"its {key!r} metadata")
