@@ -163,11 +163,13 @@ def e2e(tmp_path_factory):
               "test": tiny_frame(8, 200)}
     data.write_splits(tmp / "data", splits, ["negative", "positive"], {"seed": 0})
     report = stages.prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
+    stages.encode_task(params, "minilm-l6", "tiny", tmp / "data", tmp / "tiny.safetensors")
     runs = []
     for name in ("first", "second"):
         record = stages.finetune_run(params, "minilm-l6", "tiny", tmp / "mask.safetensors", 0,
                                      tmp / "data", tmp / name / "metrics.json",
-                                     tmp / name / "model.safetensors")
+                                     tmp / name / "model.safetensors",
+                                     encoded_path=tmp / "tiny.safetensors")
         runs.append((record, read_json(tmp / name / "metrics.json"),
                      read_tensors(tmp / name / "model.safetensors")))
     torch.use_deterministic_algorithms(deterministic)
@@ -249,14 +251,16 @@ def lth(e2e):
         for round_ in (1, 2):
             run = tmp / f"run-{round_ - 1}"
             stages.finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
-                                run / "metrics.json", run / "model.safetensors")
+                                run / "metrics.json", run / "model.safetensors",
+                                encoded_path=e2e["dir"] / "tiny.safetensors")
             out = tmp / f"round-{round_}.safetensors"
             report = stages.lth_round(params, "minilm-l6", "tiny", round_,
                                       run / "model.safetensors", previous, out)
             rounds.append((report, masks.load_mask(out), read_tensors(run / "model.safetensors")))
             previous = out
         stages.finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
-                            tmp / "run-2" / "metrics.json", tmp / "run-2" / "model.safetensors")
+                            tmp / "run-2" / "metrics.json", tmp / "run-2" / "model.safetensors",
+                            encoded_path=e2e["dir"] / "tiny.safetensors")
     finally:
         finetune.train = real_train
     return {"rounds": rounds, "starts": starts}
@@ -296,3 +300,19 @@ def test_lth_round_rejects_a_checkpoint_not_trained_under_the_mask(lth, e2e, tmp
         stages.lth_round(params, "minilm-l6", "tiny", 2, dense_run,
                          e2e["dir"] / "lth" / "round-1.safetensors", tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_encoded_splits_are_the_tokenizers_ids(e2e):
+    """A run reads the ids tokenizing would give, and refuses a file encoded for another
+    max_length."""
+    tokenizer = sources.load_tokenizer("minilm-l6")
+    encoded = stages.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 8)
+    for split in data.SPLITS:
+        fresh = finetune.encode(tokenizer, data.read_split(e2e["dir"] / "data", split), 8)
+        assert encoded[split].keys() == fresh.keys()
+        assert all(torch.equal(encoded[split][k], fresh[k]) for k in fresh)
+    with pytest.raises(ArtefactError, match="encoded with max_length 8, the run's is 16; "
+                                            "rebuild it"):
+        stages.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 16)
+    with pytest.raises(ArtefactError, match="encoded with model minilm-l6, the run's is bert"):
+        stages.read_encoded(e2e["dir"] / "tiny.safetensors", "bert", "tiny", 8)

@@ -215,9 +215,11 @@ def qa_runs(squad_cache, tmp_path_factory):
         for model in ("opt-125m", "minilm-l6"):
             run = tmp / model
             stages.prune(params, model, "omp-global", 0.5, run / "mask.safetensors")
+            stages.encode_task(params, model, "squad", tmp / "data", run / "squad.safetensors")
             record = stages.finetune_run(params, model, "squad", run / "mask.safetensors", 0,
                                          tmp / "data", run / "metrics.json",
-                                         run / "model.safetensors")
+                                         run / "model.safetensors",
+                                         encoded_path=run / "squad.safetensors")
             runs[model] = (record, masks.load_mask(run / "mask.safetensors"),
                            read_tensors(run / "model.safetensors"))
     torch.use_deterministic_algorithms(deterministic)

@@ -20,7 +20,7 @@ from .sources import SourceError
 EXPECTED = (ParamsError, SourceError, ArtefactError)
 # The subcommands that compute on tensors: they import torch (and set its threads); the others
 # (check, sources, tables, claims, figures, the report, compare) never do.
-TENSOR_COMMANDS = {"split", "prune", "lth", "finetune", "pretrain-data", "pretrain",
+TENSOR_COMMANDS = {"split", "prune", "lth", "encode", "finetune", "pretrain-data", "pretrain",
                    "pretrain-tables", "vision-pretrain", "vision-tables", "corpus", "convert-lm",
                    "llm-prune", "prune-sharded", "similarity", "audit"}
 
@@ -62,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--previous", required=True, help="the previous round's mask")
     p.add_argument("--out", required=True, help="mask .safetensors (report .json beside it)")
 
+    p = sub.add_parser("encode", help="a text task's splits as one model's token ids, shared "
+                       "by every fine-tuning run of the pair")
+    p.add_argument("--model", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--out", required=True, help="the encoded splits, .safetensors")
+    p.add_argument("--location", default=None,
+                   help="the checkpoint directory of a model pre-trained by the pipeline")
+
     p = sub.add_parser("finetune", help="sparse fine-tuning under a fixed mask")
     p.add_argument("--model", required=True)
     p.add_argument("--task", required=True)
@@ -72,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--location", default=None,
                    help="the checkpoint directory of a model pre-trained by the pipeline")
+    p.add_argument("--encoded", default=None, help="a text task's encoded splits (encode)")
 
     p = sub.add_parser("pretrain-data", help="corpus, WordPiece vocabulary and packed "
                        "sequences for pre-training from scratch")
@@ -237,10 +247,14 @@ def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
                                   args.previous, args.out)
         print(f"{args.out}: round {args.round}, pruned {report['pruned']} of "
               f"{report['weights']} ({report['sparsity']:.4f})")
+    elif args.command == "encode":
+        info = stages.encode_task(params, args.model, args.task, args.data_dir, args.out,
+                                  args.location)
+        print(f"{args.out}: {info['examples']} examples at max_length {info['max_length']}")
     elif args.command == "finetune":
         record = stages.finetune_run(params, args.model, args.task, args.mask, args.seed,
                                      args.data_dir, args.metrics, args.checkpoint,
-                                     args.location)
+                                     args.location, args.encoded)
         print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
               f"in {record['wall_time_s']:.0f} s")
     elif args.command == "pretrain-data":
@@ -353,8 +367,16 @@ def _record(args: argparse.Namespace, params: dict, started: float,
     write_records(args.record_output, args.record_input, context, started, timings)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, delegated: bool = False) -> int:
+    """The CLI; a tensor job runs in the build's warm worker when one serves it (`worker`)."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.command in TENSOR_COMMANDS and not delegated:
+        from .worker import delegate
+
+        status = delegate(argv)
+        if status is not None:
+            return status
     started = time.time()
     try:
         params = load_params(args.params, args.profile)

@@ -4,6 +4,7 @@ atomically. The Snakemake rules call these through the CLI; tests call them dire
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -106,17 +107,56 @@ def _state_tensor(state: dict[str, torch.Tensor], name: str, path: str | Path) -
     return state[found[0]]
 
 
+def encode_task(params: dict, model: str, task: str, data_dir: str | Path,
+                out_path: str | Path, location: str | None = None) -> dict:
+    """A text task's splits as the model's token ids, written once per model and task: every
+    fine-tuning run of the pair (each sparsity, seed and LTH round) reads them instead of loading
+    the tokenizer and tokenizing again. Keys are `split/name`; the metadata names the max_length,
+    which the runs check against their own settings."""
+    max_length = finetune_settings(params, task, model)["max_length"]
+    tokenizer = sources.load_tokenizer(model, location)
+    encode = qa.encode if task in sources.QA_TASKS else finetune.encode
+    tensors = {f"{split}/{name}": tensor for split in data.SPLITS
+               for name, tensor in encode(tokenizer, data.read_split(data_dir, split),
+                                          max_length).items()}
+    info = {"model": model, "task": task, "max_length": max_length}
+    write_tensors(out_path, tensors, metadata={"info": json.dumps(info, sort_keys=True)})
+    return {**info, "examples": {split: finetune.rows(_split(tensors, split))
+                                 for split in data.SPLITS}}
+
+
+def read_encoded(path: str | Path, model: str, task: str,
+                 max_length: int) -> dict[str, dict[str, torch.Tensor]]:
+    """Split -> tensors of `encode_task`'s file, refused if encoded for another model, task or
+    max_length than the run's."""
+    stored = read_metadata_json(path, "info")
+    wanted = {"model": model, "task": task, "max_length": max_length}
+    for key, value in wanted.items():
+        if stored.get(key) != value:
+            raise ArtefactError(f"{path}: encoded with {key} {stored.get(key)}, the run's is "
+                                f"{value}; rebuild it with snakemake {path}")
+    tensors = read_tensors(path)
+    return {split: _split(tensors, split) for split in data.SPLITS}
+
+
+def _split(tensors: dict[str, torch.Tensor], split: str) -> dict[str, torch.Tensor]:
+    prefix = f"{split}/"
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, seed: int,
                  data_dir: str | Path, metrics_path: str | Path,
-                 checkpoint_path: str | Path | None = None, location: str | None = None) -> dict:
+                 checkpoint_path: str | Path | None = None, location: str | None = None,
+                 encoded_path: str | Path | None = None) -> dict:
     """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint).
-    `location` is the checkpoint of a model the pipeline pre-trained itself."""
+    `location` is the checkpoint of a model the pipeline pre-trained itself; a text task's
+    splits come from `encoded_path` (`encode_task`'s file)."""
     settings = finetune_settings(params, task, model)
     torch.use_deterministic_algorithms(True)
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
     labels = data.label_names(data_dir)
-    splits, prepare = _task_inputs(model, task, data_dir, settings, location)
+    splits, prepare = _task_inputs(model, task, data_dir, settings, location, encoded_path)
     answering = task in sources.QA_TASKS
     net = (sources.load_span_predictor(model, seed, location) if answering
            else sources.load_classifier(model, len(labels), seed, location))
@@ -158,20 +198,18 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
 
 
 def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
-                 location: str | None) -> tuple[dict, Callable[[dict], dict]]:
+                 location: str | None, encoded_path: str | Path | None,
+                 ) -> tuple[dict, Callable[[dict], dict]]:
     """The splits of a task as stored, and what turns one batch into the model's inputs: token
-    ids are encoded once up front; images stay uint8 and are resized and normalized per batch,
+    ids come encoded (`encode_task`); images stay uint8 and are resized and normalized per batch,
     with the pixel scaling the model was pre-trained with. A question-answering split also keeps
     each token's character span in the context, which only decoding reads."""
-    if task in sources.QA_TASKS:
-        tokenizer = sources.load_tokenizer(model, location)
-        return ({s: qa.encode(tokenizer, data.read_split(data_dir, s), settings["max_length"])
-                 for s in data.SPLITS}, qa.model_inputs)
     if not images.is_image_task(task):
-        tokenizer = sources.load_tokenizer(model, location)
-        return ({s: finetune.encode(tokenizer, data.read_split(data_dir, s),
-                                    settings["max_length"]) for s in data.SPLITS},
-                finetune.identity)
+        if encoded_path is None:
+            raise ArtefactError(f"task {task} is text: its runs read the token ids "
+                                f"`essential-sparsity encode` writes; pass them with --encoded")
+        prepare = qa.model_inputs if task in sources.QA_TASKS else finetune.identity
+        return read_encoded(encoded_path, model, task, settings["max_length"]), prepare
     scaling = sources.load_pixel_scaling(model, location)
 
     def prepare(batch: dict) -> dict:

@@ -77,6 +77,7 @@ FIG01 = {
 DATA = "results/data/{task}"
 MASK = "results/masks/{model}/{method}/{sparsity}.safetensors"
 MASK_REPORT = "results/masks/{model}/{method}/{sparsity}.json"
+ENCODED = "results/encoded/{model}/{task}.safetensors"  # a text task's token ids, per model
 RUN = "results/finetune/{model}/{task}/{method}/{sparsity}/seed-{seed}"
 RUN_METRICS = f"{RUN}/metrics.json"
 LTH_MASK = "results/lth/{model}/{task}/round-{round}.safetensors"
@@ -175,6 +176,19 @@ def task_data(wildcards):
     if wildcards.task in ARITHMETIC_TASKS:
         return rules.split_arithmetic.output
     return rules.split_task.output
+
+
+def encoded_input(wildcards):
+    """A text task's encoded splits for the run's model; image tasks are read as split."""
+    if wildcards.task in IMAGE_TASKS:
+        return []
+    return ENCODED.format(model=wildcards.model, task=wildcards.task)
+
+
+def encoded_option(wildcards):
+    """--encoded of a text task's fine-tuning run."""
+    path = encoded_input(wildcards)
+    return f"--encoded {path}" if path else ""
 
 
 def llm_metrics(models=LLM_MODELS, levels=LLM_LEVELS):

@@ -9,18 +9,50 @@
 CHECKPOINT = f"{RUN}/model.safetensors"
 
 
+# A text task is tokenized once per model: every run of the pair reads the same token ids.
+
+
+rule encode_task:
+    output:
+        ENCODED,
+    input:
+        data=task_data,
+        model=model_input,
+        code=code("sources", "data", "finetune", "qa", "stages"),
+    params:
+        cli=job_cli,
+        location=model_location,
+        max_length=lambda wildcards: finetune_settings(config, wildcards.task,
+                                                       wildcards.model)["max_length"],
+    wildcard_constraints:
+        task="|".join([*TEXT_TASKS, *ARITHMETIC_TASKS]),
+    conda:
+        ENV
+    log:
+        "logs/encode/{model}/{task}.log",
+    benchmark:
+        "results/benchmarks/encode_task/{model}/{task}.tsv"
+    resources:
+        **job_resources("light"),
+    shell:
+        "{params.cli} encode --model {wildcards.model} --task {wildcards.task}"
+        " --data-dir results/data/{wildcards.task} --out {output} {params.location} > {log} 2>&1"
+
+
 rule finetune_run:
     output:
         metrics=RUN_METRICS,
         checkpoint=CHECKPOINT if config["finetune"]["save_checkpoint"] else temp(CHECKPOINT),
     input:
         data=task_data,
+        encoded=encoded_input,
         mask=run_mask,
         model=model_input,
         code=code("sources", "device", "finetune", "qa", "masks", "stages"),
     params:
         cli=job_cli,
         location=model_location,
+        encoded=encoded_option,
         settings=lambda wildcards: finetune_settings(config, wildcards.task, wildcards.model),
     threads: config["finetune"]["threads"]
     conda:
@@ -35,7 +67,7 @@ rule finetune_run:
         "{params.cli} --threads {threads} finetune --model {wildcards.model}"
         " --task {wildcards.task} --mask {input.mask} --seed {wildcards.seed}"
         " --data-dir results/data/{wildcards.task} --metrics {output.metrics}"
-        " --checkpoint {output.checkpoint} {params.location} > {log} 2>&1"
+        " --checkpoint {output.checkpoint} {params.location} {params.encoded} > {log} 2>&1"
 
 
 rule finetune:
