@@ -89,6 +89,7 @@ def serve(path: str) -> None:
     """Accept jobs on the socket `path` until killed, one forked child each."""
     import importlib
 
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the server without a traceback
     own = _import_env(dict(os.environ))  # before the imports, which set some of their own
     code = _code_stamp()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -145,6 +146,7 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
     status = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the job may wait for its subprocesses
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a process of its own
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
