@@ -1,7 +1,9 @@
 # The README's two commands:
-#   make figures   set up, then build every figure of the default profile (dvc repro -> snakemake),
-#                  with an overall progress line (jobs done of all, time left); the tensor jobs
-#                  fork from one warm worker instead of each importing torch and transformers
+#   make figures   set up, then build every figure of the default profile: one Snakemake run over
+#                  the whole DAG (both cores busy across stages), then `dvc commit` records every
+#                  stage's hashes in dvc.lock; an overall progress line (jobs done of all, time
+#                  left); the tensor jobs fork from one warm worker instead of each importing torch
+#                  and transformers
 #   make test      set up, then run the tests (unit, smoke profile end to end, lint)
 # Both are idempotent: a second call only reports that everything is up to date.
 
@@ -20,7 +22,8 @@ SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 figures: setup
 	@$(MAKE) --no-print-directory unlock-stale
-	python -m essential_sparsity.worker python -m essential_sparsity.progress dvc repro
+	python -m essential_sparsity.worker python -m essential_sparsity.progress snakemake --cores all
+	dvc commit --force --quiet
 	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
 	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"
 

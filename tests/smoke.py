@@ -154,5 +154,5 @@ def finished(build: subprocess.Popen, repo: Path, timeout: float = 2400) -> None
     if build.wait(timeout=timeout) != 0:
         tail = (repo.parent / "slurm-build.log").read_text()[-3000:]
         raise AssertionError(f"the build through Slurm failed ({build.returncode}):\n{tail}")
-    # What `dvc repro` would record, without running a stage: every output's hash in dvc.lock.
+    # What `make figures` records after its Snakemake run: every output's hash in dvc.lock.
     sh("dvc", "commit", "--force", "--quiet", cwd=repo)

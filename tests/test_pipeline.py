@@ -1,8 +1,8 @@
 """The smoke profile through DVC and Snakemake end to end, in a scratch git repository.
 
-One build serves every test here (conftest's `built`: `make figures`, killed mid-job and resumed);
-`dvc repro` runs each stage's Snakemake target, so this is also the check that every rule of the
-DAG executes.
+One build serves every test here (conftest's `built`: `make figures`, killed mid-job and resumed):
+one Snakemake run over the whole DAG, so this is also the check that every rule executes, and
+`dvc commit` recording it in dvc.lock.
 """
 
 from __future__ import annotations
@@ -197,9 +197,16 @@ def test_snakemake_report_has_every_figure_as_a_result(built, tmp_path):
 
 
 def test_second_run_has_nothing_to_do(built):
+    """Also for a reviewer's `dvc repro`: every stage's command names Snakemake targets that the
+    build made, so a stale stage reruns exactly its own part of the DAG."""
     assert "Nothing to be done" in sh("snakemake", "-n", cwd=built).stdout
     assert "up to date" in sh("dvc", "status", cwd=built).stdout
     assert "up to date" in sh("dvc", "repro", cwd=built).stdout
+    stages = yaml.safe_load((built / "dvc.yaml").read_text())["stages"].values()
+    commands = [stage["cmd"].split() for stage in stages]
+    assert all(command[:3] == ["snakemake", "--cores", "all"] for command in commands)
+    targets = sorted({target for command in commands for target in command[3:]})
+    assert "Nothing to be done" in sh("snakemake", "-n", *targets, cwd=built).stdout
 
 
 def test_every_artefact_is_dvcs_or_gits(built):

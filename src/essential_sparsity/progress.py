@@ -1,13 +1,13 @@
 """An overall progress line for a whole build: `python -m essential_sparsity.progress CMD...`
-runs CMD (the Makefile's `dvc repro`) and, while it runs, prints to stderr how many of the build's
-jobs are done, of how many, and about how long the rest will take.
+runs CMD (the Makefile's `snakemake --cores all`) and, while it runs, prints to stderr how many of
+the build's jobs are done, of how many, and about how long the rest will take.
 
-DVC runs one Snakemake per stage, and each Snakemake counts only its own stage's jobs, so neither
-can say how far the whole build is. The plan comes from one Snakemake dry run of every target
-before CMD starts; a job counts as done once the run record (provenance.RUN_SUFFIX) of its first
-output is newer than the plan. The time left is each remaining job's rule's mean time so far (the
-mean of all finished jobs for a rule not seen yet), divided by how many jobs ran at once so far.
-"""
+Snakemake counts its steps but does not say how long the rest will take (and under `dvc repro`,
+which runs one Snakemake per stage, it counts only that stage's). The plan comes from one Snakemake
+dry run of every target before CMD starts; a job counts as done once the run record
+(provenance.RUN_SUFFIX) of its first output is newer than the plan. The time left is each
+remaining job's rule's mean time so far (the mean of all finished jobs for a rule not seen yet),
+divided by how many jobs ran at once so far."""
 
 from __future__ import annotations
 
