@@ -1,9 +1,11 @@
 # The README's two commands:
 #   make figures   set up, then build every figure of the default profile: one Snakemake run over
 #                  the whole DAG (both cores busy across stages), then `dvc commit` records every
-#                  stage's hashes in dvc.lock; an overall progress line (jobs done of all, time
-#                  left); the tensor jobs fork from one warm worker instead of each importing torch
-#                  and transformers
+#                  stage's hashes in dvc.lock (copying into DVC's cache: relinking would give the
+#                  outputs new modification times, and Snakemake would find them newer than the
+#                  jobs that read them); an overall progress line (jobs done of all, time left);
+#                  the tensor jobs fork from one warm worker instead of each importing torch and
+#                  transformers
 #   make test      set up, then run the tests (unit, smoke profile end to end, lint)
 # Both are idempotent: a second call only reports that everything is up to date.
 
@@ -23,7 +25,7 @@ SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 figures: setup
 	@$(MAKE) --no-print-directory unlock-stale
 	python -m essential_sparsity.worker python -m essential_sparsity.progress snakemake --cores all
-	dvc commit --force --quiet
+	dvc commit --force --no-relink --quiet
 	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
 	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"
 

@@ -1,6 +1,6 @@
 """The no-op check of a complete build: how long `snakemake -n` and `dvc status` take to say that
-nothing needs to run. Both are what a user (and `make figures`, through `dvc repro`) pays on
-every call once the build is done.
+nothing needs to run. Both are what a user pays on every call once the build is done (a second
+`make figures` runs Snakemake over the whole DAG, a reviewer's `dvc repro` checks every stage).
 
 Each command runs once untimed to check that the build really is complete (Snakemake prints
 "Nothing to be done", DVC "up to date"); if it is not, the report says so and times nothing.

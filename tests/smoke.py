@@ -155,4 +155,4 @@ def finished(build: subprocess.Popen, repo: Path, timeout: float = 2400) -> None
         tail = (repo.parent / "slurm-build.log").read_text()[-3000:]
         raise AssertionError(f"the build through Slurm failed ({build.returncode}):\n{tail}")
     # What `make figures` records after its Snakemake run: every output's hash in dvc.lock.
-    sh("dvc", "commit", "--force", "--quiet", cwd=repo)
+    sh("dvc", "commit", "--force", "--no-relink", "--quiet", cwd=repo)

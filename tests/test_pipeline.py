@@ -211,12 +211,12 @@ def test_second_run_has_nothing_to_do(built):
 
 def test_every_artefact_is_dvcs_or_gits(built):
     """Whatever the build wrote under results/ and reports/ (provenance records included) is a
-    DVC output, ignored by git, so a reviewer's `dvc pull` brings it; none is left untracked
-    (DVC stages the .gitignore files it writes)."""
+    DVC output, ignored by git, so a reviewer's `dvc pull` brings it. The one thing git sees is
+    the .gitignore files DVC writes for its outputs (the project commits them; this scratch
+    repository started without)."""
     status = sh("git", "status", "--porcelain", "--untracked-files=all", "results", "reports",
                 cwd=built).stdout.splitlines()
-    assert [line for line in status if line.startswith("??")] == []
-    assert all(line.endswith("/.gitignore") for line in status), status
+    assert status and all(line.endswith("/.gitignore") for line in status), status
 
 
 @pytest.fixture(scope="module")
