@@ -21,6 +21,9 @@ import pytest
 import yaml
 from smoke import sh
 
+from essential_sparsity.cli import TENSOR_COMMANDS
+from essential_sparsity.provenance import record_path
+
 pytestmark = pytest.mark.slow
 
 
@@ -49,6 +52,18 @@ def test_every_job_ran_as_a_slurm_job(built, through_slurm):
     assert None not in jobs
     assert len(jobs) == sum(planned[rule] for rule in with_outputs)
     assert {record["scheduler_job"] for record in run_records(built)} == {None}
+
+
+def test_the_local_builds_tensor_jobs_ran_in_the_warm_worker(built, through_slurm):
+    """`make figures` forks its tensor jobs from one warm worker (none pays torch's imports); a
+    Slurm job computes in its own allocation, so it runs in its own process."""
+    def warm(repo: Path) -> set[bool]:
+        return {record["warm_worker"] for record in run_records(repo)
+                if json.loads(record_path(repo / record["artefact"]).read_text())["command"]
+                in TENSOR_COMMANDS}
+
+    assert warm(built) == {True}
+    assert warm(through_slurm) == {False}
 
 
 def test_the_tables_are_the_local_builds(built, through_slurm):

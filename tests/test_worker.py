@@ -70,8 +70,19 @@ def test_a_failing_job_through_the_worker_keeps_its_status_and_message(server, t
     assert f"essential-sparsity finetune: {tmp_path / 'none.safetensors'}: missing" in served.stderr
 
 
-@pytest.mark.parametrize("change", [{"SLURM_JOB_ID": "7"}, {"CUDA_VISIBLE_DEVICES": ""}],
-                         ids=["under-slurm", "import-time-variable"])
+def test_a_job_with_snakemakes_thread_counts_runs_in_the_worker(server, tmp_path):
+    """Snakemake sets OMP_NUM_THREADS and its kin for every shell job: the worker serves it."""
+    threads = dict.fromkeys(worker.THREADS, "1")
+    here, _ = job(["split", "--task", "bbc-news", "--out-dir", str(tmp_path / "a")], **threads)
+    served, imported = job(["split", "--task", "bbc-news", "--out-dir", str(tmp_path / "b")],
+                           **{worker.WORKER: str(server)}, **threads)
+    assert here.returncode == served.returncode == 0 and not imported, served.stderr[-2000:]
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+@pytest.mark.parametrize("change", [{"SLURM_JOB_ID": "7"}, {"CUDA_VISIBLE_DEVICES": ""},
+                                    {"OMP_NUM_THREADS": "2"}],
+                         ids=["under-slurm", "import-time-variable", "one-thread-variable"])
 def test_the_worker_steps_aside_for_a_job_it_cannot_serve_the_same_way(server, tmp_path, change):
     run, imported = job(["split", "--task", "bbc-news", "--out-dir", str(tmp_path)],
                         **{worker.WORKER: str(server)}, **change)

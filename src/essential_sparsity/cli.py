@@ -350,7 +350,7 @@ def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
 
 
 def _record(args: argparse.Namespace, params: dict, started: float,
-            timings: dict[str, float]) -> None:
+            timings: dict[str, float], warm_worker: bool) -> None:
     """Provenance beside each of the job's outputs, once they are all written."""
     from .provenance import job_context, write_records
 
@@ -364,7 +364,7 @@ def _record(args: argparse.Namespace, params: dict, started: float,
         setting = "cpu" if params["resources"]["device"] == "cpu" else "auto"
         device, precisions = device_name(job_device(setting)), chosen_precisions()
     context = job_context(params, args.command, seeds, device, precisions)
-    write_records(args.record_output, args.record_input, context, started, timings)
+    write_records(args.record_output, args.record_input, context, started, timings, warm_worker)
 
 
 def main(argv: list[str] | None = None, delegated: bool = False) -> int:
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None, delegated: bool = False) -> int:
         params = load_params(args.params, args.profile)
         status, timings = run(args, params)
         if status == 0 and args.record_output:
-            _record(args, params, started, timings)
+            _record(args, params, started, timings, delegated)
         return status
     except EXPECTED as exc:
         print(f"essential-sparsity {args.command}: {exc}", file=sys.stderr)

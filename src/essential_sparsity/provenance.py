@@ -137,10 +137,12 @@ def job_context(settings: dict, command: str, seeds: dict, device: str | None,
 
 
 def write_records(outputs: list[str], inputs: list[str], context: dict, started: float,
-                  timings: dict[str, float] | None = None) -> None:
-    """One record beside each output, and its run record (`timings`: the stage's own); inputs
-    are hashed once for all of them."""
+                  timings: dict[str, float] | None = None, warm_worker: bool = False) -> None:
+    """One record beside each output, and its run record (`timings`: the stage's own;
+    `warm_worker`: whether the build's warm worker ran the job); inputs are hashed once for all
+    of them."""
     run = {"host": socket.gethostname(), "scheduler_job": os.environ.get("SLURM_JOB_ID"),
+           "warm_worker": warm_worker,
            "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
            "wall_time_s": round(time.time() - started, 2), **(timings or {})}
     hashed = {name: md5(name) for name in sorted(set(inputs)) if Path(name).exists()}

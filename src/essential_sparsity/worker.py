@@ -14,7 +14,10 @@ A job runs in its own process as before wherever the server cannot serve it the 
 server (a job run by hand), a job under a scheduler (Slurm: it must compute inside its own
 allocation), or an environment that differs from the server's in a variable read at import time
 (CUDA_VISIBLE_DEVICES, HF_HUB_OFFLINE, ...), or after the library's code changed (an edit
-during the build: the job must run the code Snakemake records for it). A child dies with its
+during the build: the job must run the code Snakemake records for it). The thread counts Snakemake
+sets for every job (OMP_NUM_THREADS and its kin, one value) are not such a difference: the child
+gives torch that many threads, as OpenMP would in a process of the job's own. Each job's run
+record says whether the worker ran it (`warm_worker`). A child dies with its
 job: when the job's process ends (killed by Snakemake, say), the socket closes and the child
 stops.
 """
@@ -38,6 +41,10 @@ WORKER = "ESSENTIAL_SPARSITY_WORKER"
 # Read when torch, transformers or huggingface_hub import: a job whose value differs from the
 # server's would see the server's.
 IMPORT_TIME = ("CUDA_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "KMP_")
+# The thread counts Snakemake gives every shell job (its `threads`, one value in each): a fresh
+# process's OpenMP would read them, so the child sets torch's threads from them instead.
+THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+           "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 SCHEDULED = ("SLURM_JOB_ID",)
 PRELOAD = ("torch", "safetensors.torch", "transformers", "essential_sparsity.stages",
            "transformers.models.bert.modeling_bert", "transformers.models.vit.modeling_vit",
@@ -46,7 +53,15 @@ _LENGTH = struct.Struct("!I")
 
 
 def _import_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME) and k != WORKER}
+    return {k: v for k, v in env.items()
+            if k.startswith(IMPORT_TIME) and k != WORKER and not (k in THREADS and _threads(env))}
+
+
+def _threads(env: dict[str, str]) -> int | None:
+    """The one thread count a job's variables name (as Snakemake sets them), else None."""
+    values = {env.get(name) for name in THREADS}
+    value = values.pop() if len(values) == 1 else None
+    return int(value) if value and value.isdigit() and int(value) > 0 else None
 
 
 def _code_stamp() -> list[tuple[str, int, int]]:
@@ -153,6 +168,11 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        threads = _threads(os.environ)
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         sys.argv = ["essential-sparsity", *request["argv"]]
         conn.sendall(b"started\n")
         threading.Thread(target=_die_with_job, args=(conn,), daemon=True).start()
