@@ -1,4 +1,4 @@
-"""OMP masks: exact counts, magnitude order, nesting, determinism, mask files, the pruning scope."""
+"""OMP masks: exact counts, magnitude order, nesting, determinism, mask files."""
 
 from __future__ import annotations
 
@@ -264,35 +264,6 @@ def test_apply_mask_rejects_other_names_or_shapes(tiny_bert, tiny_mask):
     reshaped = {**tiny_mask, name: tiny_mask[name].reshape(-1)}
     with pytest.raises(ArtefactError, match="shape"):
         masks.apply_mask(weights, reshaped)
-
-
-# --- scope --------------------------------------------------------------------------------------
-
-def test_scope_is_the_six_block_matrices_per_layer(tiny_bert):
-    weights = scope_weights(tiny_bert, list(COMPONENTS))
-    suffixes = ["attention.self.query.weight", "attention.self.key.weight",
-                "attention.self.value.weight", "attention.output.dense.weight",
-                "intermediate.dense.weight", "output.dense.weight"]
-    assert sorted(weights) == sorted(f"encoder.layer.{i}.{s}" for i in range(2) for s in suffixes)
-    encoder_params = dict(tiny_bert.base_model.named_parameters())
-    for name, w in weights.items():
-        assert w is encoder_params[name] and w.dim() == 2
-    excluded = ("embeddings", "LayerNorm", "bias", "pooler", "classifier")
-    assert not any(word in name for name in weights for word in excluded)
-
-
-def test_scope_subset_of_components(tiny_bert):
-    weights = scope_weights(tiny_bert, ["query", "ffn_out"])
-    assert sorted(weights) == sorted(
-        [f"encoder.layer.{i}.attention.self.query.weight" for i in range(2)]
-        + [f"encoder.layer.{i}.output.dense.weight" for i in range(2)])
-
-
-def test_scope_rejects_unknown_or_empty_components(tiny_bert):
-    with pytest.raises(ValueError, match="unknown scope components"):
-        scope_weights(tiny_bert, ["query", "embeddings"])
-    with pytest.raises(ValueError, match="matched no parameter"):
-        scope_weights(tiny_bert, [])
 
 
 def sorted_reference(weights: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:

