@@ -81,7 +81,7 @@ def measure(warmup: int, pairs: int, mask_repeats: int) -> dict:
     settings = finetune_settings(params, TASK)
     scope = params["prune"]["scope"]
     torch.set_num_threads(settings["threads"])
-    torch.use_deterministic_algorithms(True)  # as stages.finetune_run
+    torch.use_deterministic_algorithms(True)  # as the finetune stage
     torch.manual_seed(0)
     batch = real_batch(sources.load_tokenizer(MODEL))
     dense = Trainer(settings, None, scope)

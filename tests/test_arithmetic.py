@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import use_cache
 
-from essential_sparsity import arithmetic, math_hub, stages, tables
+from essential_sparsity import arithmetic, math_hub, tables
 from essential_sparsity.io import ArtefactError
 from essential_sparsity.params import ParamsError, finetune_settings, load_params, resolve
+from essential_sparsity.stages.split import split_task
 
 
 def solve(text: str, template: str) -> float:
@@ -82,7 +83,7 @@ def test_svamp_is_solved_by_a_model_trained_on_mawps_and_asdiv_a(tmp_path, monke
 
 def test_the_split_stage_writes_a_generated_task(tmp_path):
     params = load_params("params.yaml", "smoke")
-    stages.split_task(params, "arith-one-step", tmp_path)
+    split_task(params, "arith-one-step", tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["generated"] == params["arithmetic"]["generated"]
     assert sorted(meta["label_names"]) == ["n0 * n1", "n0 + n1", "n0 - n1", "n0 / n1", "n1 - n0"]

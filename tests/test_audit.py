@@ -17,10 +17,9 @@ from safetensors.torch import load_file, save_file
 from essential_sparsity import evaluate, masks, provenance
 from essential_sparsity.audit import audit, claim_problems
 from essential_sparsity.cli import main
-from essential_sparsity.io import write_json, write_tensors
+from essential_sparsity.io import write_csv, write_json, write_tensors
 from essential_sparsity.params import load_params
 from essential_sparsity.scope import scope_weights
-from essential_sparsity.tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITIES = [0.0, 0.5, 0.7]

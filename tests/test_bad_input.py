@@ -29,11 +29,12 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from essential_sparsity import masks, provenance, stages
+from essential_sparsity import masks, provenance
 from essential_sparsity.cli import main
 from essential_sparsity.io import ArtefactError, read_json
 from essential_sparsity.params import TASK_EXAMPLES, load_params
 from essential_sparsity.sources import SourceError, load_causal_lm, load_encoder
+from essential_sparsity.stages import lth
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -330,8 +331,8 @@ def updated(**changes: object) -> Callable[[dict], dict]:
 def lth_round(root: Path, checkpoint: Path) -> None:
     """The job that reads a fine-tuned checkpoint's config: the next LTH round."""
     params = load_params(root / "params.yaml", "smoke")
-    stages.lth_round(params, "tiny", "task", 1, checkpoint, root / MASK.replace("0.5", "0"),
-                     root / "round-1.safetensors")
+    lth.lth_round(params, "tiny", "task", 1, checkpoint, root / MASK.replace("0.5", "0"),
+                  root / "round-1.safetensors")
 
 
 @dataclass(frozen=True)

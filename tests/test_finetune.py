@@ -9,10 +9,14 @@ import pytest
 import torch
 from conftest import tiny_bert_config
 
-from essential_sparsity import data, finetune, masks, sources, stages
+from essential_sparsity import data, finetune, masks, sources
 from essential_sparsity.io import ArtefactError, read_json, read_tensors
 from essential_sparsity.params import load_params
 from essential_sparsity.scope import COMPONENTS, scope_weights
+from essential_sparsity.stages.encode import encode_task
+from essential_sparsity.stages.finetune import finetune_run
+from essential_sparsity.stages.lth import lth_round
+from essential_sparsity.stages.prune import prune
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,11 +166,11 @@ def e2e(tmp_path_factory):
     splits = {"train": tiny_frame(16, 0), "validation": tiny_frame(8, 100),
               "test": tiny_frame(8, 200)}
     data.write_splits(tmp / "data", splits, ["negative", "positive"], {"seed": 0})
-    report = stages.prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
-    stages.encode_task(params, "minilm-l6", "tiny", tmp / "data", tmp / "tiny.safetensors")
+    report = prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
+    encode_task(params, "minilm-l6", "tiny", tmp / "data", tmp / "tiny.safetensors")
     runs = []
     for name in ("first", "second"):
-        record = stages.finetune_run(params, "minilm-l6", "tiny", tmp / "mask.safetensors", 0,
+        record = finetune_run(params, "minilm-l6", "tiny", tmp / "mask.safetensors", 0,
                                      tmp / "data", tmp / name / "metrics.json",
                                      tmp / name / "model.safetensors",
                                      encoded_path=tmp / "tiny.safetensors")
@@ -238,7 +242,7 @@ def lth(e2e):
     tmp, params = e2e["dir"] / "lth", lth_params()
     params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
                               per_task={})
-    stages.prune(params, "minilm-l6", "omp-global", 0.0, tmp / "dense.safetensors")
+    prune(params, "minilm-l6", "omp-global", 0.0, tmp / "dense.safetensors")
     starts, previous, rounds = [], tmp / "dense.safetensors", []
     real_train = finetune.train
 
@@ -250,15 +254,15 @@ def lth(e2e):
     try:
         for round_ in (1, 2):
             run = tmp / f"run-{round_ - 1}"
-            stages.finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
+            finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
                                 run / "metrics.json", run / "model.safetensors",
                                 encoded_path=e2e["dir"] / "tiny.safetensors")
             out = tmp / f"round-{round_}.safetensors"
-            report = stages.lth_round(params, "minilm-l6", "tiny", round_,
+            report = lth_round(params, "minilm-l6", "tiny", round_,
                                       run / "model.safetensors", previous, out)
             rounds.append((report, masks.load_mask(out), read_tensors(run / "model.safetensors")))
             previous = out
-        stages.finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
+        finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
                             tmp / "run-2" / "metrics.json", tmp / "run-2" / "model.safetensors",
                             encoded_path=e2e["dir"] / "tiny.safetensors")
     finally:
@@ -297,7 +301,7 @@ def test_lth_round_rejects_a_checkpoint_not_trained_under_the_mask(lth, e2e, tmp
     params = lth_params()
     dense_run = e2e["dir"] / "lth" / "run-0" / "model.safetensors"
     with pytest.raises(ArtefactError, match="not zero"):
-        stages.lth_round(params, "minilm-l6", "tiny", 2, dense_run,
+        lth_round(params, "minilm-l6", "tiny", 2, dense_run,
                          e2e["dir"] / "lth" / "round-1.safetensors", tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
 
@@ -306,13 +310,13 @@ def test_encoded_splits_are_the_tokenizers_ids(e2e):
     """A run reads the ids tokenizing would give, and refuses a file encoded for another
     max_length."""
     tokenizer = sources.load_tokenizer("minilm-l6")
-    encoded = stages.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 8)
+    encoded = data.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 8)
     for split in data.SPLITS:
         fresh = finetune.encode(tokenizer, data.read_split(e2e["dir"] / "data", split), 8)
         assert encoded[split].keys() == fresh.keys()
         assert all(torch.equal(encoded[split][k], fresh[k]) for k in fresh)
     with pytest.raises(ArtefactError, match="encoded with max_length 8, the run's is 16; "
                                             "rebuild it"):
-        stages.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 16)
+        data.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 16)
     with pytest.raises(ArtefactError, match="encoded with model minilm-l6, the run's is bert"):
-        stages.read_encoded(e2e["dir"] / "tiny.safetensors", "bert", "tiny", 8)
+        data.read_encoded(e2e["dir"] / "tiny.safetensors", "bert", "tiny", 8)

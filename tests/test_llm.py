@@ -19,10 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import use_cache
 
-from essential_sparsity import corpus, llm_eval, llm_prune, llm_stages, masks, sources, tables
+from essential_sparsity import corpus, llm_eval, llm_prune, masks, sources, tables
 from essential_sparsity.io import ArtefactError
 from essential_sparsity.scope import COMPONENTS, scope_weights
 from essential_sparsity.sharded import load_sharded_mask
+from essential_sparsity.stages import llm as llm_stages
 
 
 def calibration_ids(model, sequences=6, tokens=24, seed=0):

@@ -10,9 +10,10 @@ from hub_fixtures import OPT_REPO, build_cache, opt_tokenizer, tiny_opt, write_o
 from test_finetune import ROOT, SETTINGS, global_mask
 from test_sources import use_cache
 
-from essential_sparsity import finetune, masks, sources, stages
+from essential_sparsity import finetune, masks, sources
 from essential_sparsity.params import load_params
 from essential_sparsity.scope import COMPONENTS, classify, scope_weights
+from essential_sparsity.stages.prune import prune
 
 # OPT's names for the six components, per decoder block
 OPT_NAMES = {"query": "self_attn.q_proj", "key": "self_attn.k_proj", "value": "self_attn.v_proj",
@@ -124,9 +125,9 @@ def test_hub_loaders_read_opt_from_the_cache(hub):
 
 def test_prune_stage_masks_the_hub_opt(hub, tmp_path):
     params = load_params(ROOT / "params.yaml", "paper")
-    report = stages.prune(params, "opt-125m", "omp-global", 0.5, tmp_path / "m.safetensors")
+    report = prune(params, "opt-125m", "omp-global", 0.5, tmp_path / "m.safetensors")
     assert report["model_type"] == "opt" and report["source"] == OPT_REPO
     assert len(report["matrices"]) == 6 * 2
     assert report["pruned"] == masks.n_pruned(0.5, report["weights"])
-    nm = stages.prune(params, "opt-125m", "nm-2-4", 0.5, tmp_path / "nm.safetensors")
+    nm = prune(params, "opt-125m", "nm-2-4", 0.5, tmp_path / "nm.safetensors")
     assert nm["sparsity"] == pytest.approx(0.5)

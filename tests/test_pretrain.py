@@ -21,9 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from essential_sparsity import claims, pretrain, pretrain_stages
+from essential_sparsity import claims, pretrain
 from essential_sparsity.io import ArtefactError, write_json, write_tensors
 from essential_sparsity.params import ParamsError, load_params
+from essential_sparsity.stages import pretrain as pretrain_stages
 
 TEXTS = [f"the {animal} {verb} over the {thing} by the {place} at dawn." for animal in
          ("fox", "dog", "cat", "owl", "hare") for verb in ("ran", "jumped", "looked", "sang")

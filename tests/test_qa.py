@@ -20,9 +20,13 @@ from hub_fixtures import (
 )
 from test_sources import use_cache
 
-from essential_sparsity import data, masks, qa, sources, stages
+from essential_sparsity import data, masks, qa, sources
 from essential_sparsity.io import read_json, read_tensors, write_json
 from essential_sparsity.params import load_params
+from essential_sparsity.stages.encode import encode_task
+from essential_sparsity.stages.finetune import finetune_run
+from essential_sparsity.stages.prune import prune
+from essential_sparsity.stages.split import split_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,7 +189,7 @@ def paper_params(validation_size: int = 8) -> dict:
 
 def test_splits_keep_the_answers_and_the_official_validation_as_test(hub, tmp_path):
     params = paper_params()
-    stages.split_task(params, "squad", tmp_path)
+    split_task(params, "squad", tmp_path)
     task = sources.load_task("squad")
     splits = {s: data.read_split(tmp_path, s) for s in data.SPLITS}
     assert [len(splits[s]) for s in data.SPLITS] == [32, 8, 12]
@@ -210,13 +214,13 @@ def qa_runs(squad_cache, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         use_cache(patch, squad_cache)
         params = paper_params()
-        stages.split_task(params, "squad", tmp / "data")
+        split_task(params, "squad", tmp / "data")
         runs = {}
         for model in ("opt-125m", "minilm-l6"):
             run = tmp / model
-            stages.prune(params, model, "omp-global", 0.5, run / "mask.safetensors")
-            stages.encode_task(params, model, "squad", tmp / "data", run / "squad.safetensors")
-            record = stages.finetune_run(params, model, "squad", run / "mask.safetensors", 0,
+            prune(params, model, "omp-global", 0.5, run / "mask.safetensors")
+            encode_task(params, model, "squad", tmp / "data", run / "squad.safetensors")
+            record = finetune_run(params, model, "squad", run / "mask.safetensors", 0,
                                          tmp / "data", run / "metrics.json",
                                          run / "model.safetensors",
                                          encoded_path=run / "squad.safetensors")

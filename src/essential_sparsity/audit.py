@@ -28,10 +28,9 @@ from .arithmetic import ARITHMETIC_TASKS
 from .evaluate import RUN_COLUMNS
 from .io import ArtefactError, inside, read_json, read_tensors
 from .levels import parse_nm
-from .masks import load_mask, mask_info, n_pruned
+from .masks import checkpoint_weight, load_mask, mask_info, n_pruned
 from .params import load_params
 from .provenance import provenance_problems
-from .stages import _state_tensor
 
 EXACT_METHODS = ("omp-global", "random", "lth")  # round(s x N) weights over the whole scope
 MASKS = ("results/masks/*/*/*.safetensors", "results/lth/*/*/round-*.safetensors",
@@ -159,7 +158,7 @@ def checkpoint_problems(checkpoint: Path, mask_path: Path) -> list[str]:
     problems = []
     for name, keep in mask.items():
         try:
-            weight = _state_tensor(state, name, checkpoint)
+            weight = checkpoint_weight(state, name, checkpoint)
         except ArtefactError as exc:
             problems.append(str(exc))
             continue

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 
-from .io import ArtefactError
+from .io import ArtefactError, write_csv
 from .params import ParamsError, load_params
 from .sources import SourceError
 
@@ -219,7 +219,6 @@ def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
     if args.command in TENSOR_COMMANDS:
         import torch
 
-        from . import stages
         if args.threads:
             torch.set_num_threads(args.threads)
     else:
@@ -236,52 +235,57 @@ def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
                 "installed" if row["installed"] else "MISSING: make setup")
             print(f"{row['kind']:10} {row['name']:18} {row['source']:32} {state}")
     elif args.command == "split":
-        stages.split_task(params, args.task, args.out_dir)
+        from .stages.split import split_task
+        split_task(params, args.task, args.out_dir)
     elif args.command == "prune":
-        report = stages.prune(params, args.model, args.method, args.sparsity, args.out,
+        from .stages.prune import prune
+        report = prune(params, args.model, args.method, args.sparsity, args.out,
                               args.location)
         print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
               f"({report['sparsity']:.4f})")
     elif args.command == "lth":
-        report = stages.lth_round(params, args.model, args.task, args.round, args.checkpoint,
+        from .stages.lth import lth_round
+        report = lth_round(params, args.model, args.task, args.round, args.checkpoint,
                                   args.previous, args.out)
         print(f"{args.out}: round {args.round}, pruned {report['pruned']} of "
               f"{report['weights']} ({report['sparsity']:.4f})")
     elif args.command == "encode":
-        info = stages.encode_task(params, args.model, args.task, args.data_dir, args.out,
+        from .stages.encode import encode_task
+        info = encode_task(params, args.model, args.task, args.data_dir, args.out,
                                   args.location)
         print(f"{args.out}: {info['examples']} examples at max_length {info['max_length']}")
     elif args.command == "finetune":
-        record = stages.finetune_run(params, args.model, args.task, args.mask, args.seed,
+        from .stages.finetune import finetune_run
+        record = finetune_run(params, args.model, args.task, args.mask, args.seed,
                                      args.data_dir, args.metrics, args.checkpoint,
                                      args.location, args.encoded)
         print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
               f"in {record['wall_time_s']:.0f} s")
     elif args.command == "pretrain-data":
-        from .pretrain_stages import build_data
+        from .stages.pretrain import build_data
         print(json.dumps(build_data(params, args.out_dir)))
     elif args.command == "pretrain":
-        from .pretrain_stages import pretrain_run
+        from .stages.pretrain import pretrain_run
         record = summary = pretrain_run(params, args.model, args.data_dir, args.out_dir)
         last = summary["history"][-1]
         print(f"{args.out_dir}: {summary['steps']} steps on {summary['sequences']} sequences, "
               f"held-out MLM loss {summary['history'][0]['heldout_loss']:.3f} -> "
               f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
     elif args.command == "pretrain-tables":
-        from .pretrain_stages import pretrain_tables
+        from .stages.pretrain import pretrain_tables
         out = {"zero_weights": args.zero_weights, "onset": args.onset, "losses": args.losses,
                "drop_vs_sparsity": args.drop_vs_sparsity}
         tables = pretrain_tables(params, args.runs, args.finetune, out)
         print(tables["onset"].to_string(index=False))
     elif args.command == "vision-pretrain":
-        from .vision_stages import vision_pretrain_run
+        from .stages.vision import vision_pretrain_run
         record = summary = vision_pretrain_run(params, args.model, args.out_dir)
         first, last = summary["history"][0], summary["history"][-1]
         print(f"{args.out_dir}: {summary['objective']}, {summary['steps']} steps on "
               f"{summary['images']} images, held-out loss {first['heldout_loss']:.3f} -> "
               f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
     elif args.command == "vision-tables":
-        from .vision_stages import vision_tables
+        from .stages.vision import vision_tables
         out = {"losses": args.losses, "zero_weights": args.zero_weights,
                "weight_histograms": args.weight_histograms,
                "drop_vs_sparsity": args.drop_vs_sparsity,
@@ -289,25 +293,25 @@ def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
         tables = vision_tables(params, args.runs, args.finetune, out)
         print(tables["essential_sparsity"].to_string(index=False))
     elif args.command == "corpus":
-        from .llm_stages import build_corpus
+        from .stages.llm import build_corpus
         print(json.dumps(build_corpus(params, args.out_dir)))
     elif args.command == "convert-lm":
         from .sources import convert_gguf
         convert_gguf(args.model, args.out_dir)
     elif args.command == "llm-prune":
-        from .llm_stages import prune_and_evaluate
+        from .stages.llm import prune_and_evaluate
         record = prune_and_evaluate(params, args.model, args.location, args.method, args.level,
                                     args.corpus_dir, args.metrics, args.mask)
         print(f"{args.metrics}: sparsity {record['scope_sparsity']:.4f}, perplexity "
               f"{record['perplexity']:.2f}, accuracy {record['accuracy']:.1f}")
     elif args.command == "prune-sharded":
-        from .llm_stages import prune_sharded
+        from .stages.llm import prune_sharded
         for sparsity, directory in prune_sharded(params, args.checkpoint, args.sparsity,
                                                  args.out_dir).items():
             print(f"{directory}: global OMP at {sparsity:g}")
     elif args.command == "llm-table":
         table = tables.zero_shot_table(args.runs)
-        tables.write_csv(args.out, table)
+        write_csv(args.out, table)
         print(table.to_string(index=False))
     elif args.command == "tables":
         print(tables.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
@@ -318,7 +322,8 @@ def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
         built = tables.arithmetic_tables(params, args.metrics, out)
         print(built["essential_sparsity"].to_string(index=False))
     elif args.command == "similarity":
-        stages.mask_similarity(params, args.lth_masks, args.out)
+        from .stages.similarity import mask_similarity
+        mask_similarity(params, args.lth_masks, args.out)
     elif args.command == "claims":
         table = tables.claims_report(params, args.claims, args.tables, args.out_csv, args.out_md)
         print(table[["id", "verdict", "ours"]].to_string(index=False))

@@ -14,7 +14,15 @@ import pandas as pd
 import torch
 
 from .images import ImageData
-from .io import ArtefactError, atomic_path, read_json, read_tensors, write_json, write_tensors
+from .io import (
+    ArtefactError,
+    atomic_path,
+    read_json,
+    read_metadata_json,
+    read_tensors,
+    write_json,
+    write_tensors,
+)
 from .sources import TaskData
 
 SPLITS = ("train", "validation", "test")
@@ -176,3 +184,23 @@ def read_split(data_dir: str | Path, split: str) -> pd.DataFrame:
 
 def label_names(data_dir: str | Path) -> list[str]:
     return read_json(Path(data_dir) / "meta.json")["label_names"]
+
+
+def split_tensors(tensors: dict[str, torch.Tensor], split: str) -> dict[str, torch.Tensor]:
+    """One split's tensors of a file that keys them `split/name`."""
+    prefix = f"{split}/"
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def read_encoded(path: str | Path, model: str, task: str,
+                 max_length: int) -> dict[str, dict[str, torch.Tensor]]:
+    """Split -> tensors of `encode_task`'s file, refused if encoded for another model, task or
+    max_length than the run's."""
+    stored = read_metadata_json(path, "info")
+    wanted = {"model": model, "task": task, "max_length": max_length}
+    for key, value in wanted.items():
+        if stored.get(key) != value:
+            raise ArtefactError(f"{path}: encoded with {key} {stored.get(key)}, the run's is "
+                                f"{value}; rebuild it with snakemake {path}")
+    tensors = read_tensors(path)
+    return {split: split_tensors(tensors, split) for split in SPLITS}

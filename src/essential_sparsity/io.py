@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from safetensors import SafetensorError
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
 _UMASK = os.umask(0)
@@ -76,6 +77,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 def write_json(path: str | Path, data: object) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
+    """A tidy table (floats to six significant digits), written like every artefact."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
 def without_timings(record: dict) -> dict:

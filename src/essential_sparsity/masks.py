@@ -41,7 +41,7 @@ _CHUNK = 1 << 22  # elements per pass over a matrix: bounds transient memory
 KeyChunks = Callable[[str], Iterator[torch.Tensor]]
 
 
-def _magnitude_keys(weights: dict[str, torch.Tensor]) -> KeyChunks:
+def magnitude_keys(weights: dict[str, torch.Tensor]) -> KeyChunks:
     """|w| as int32 sort keys, chunk by chunk in row-major order."""
     def chunks(name: str) -> Iterator[torch.Tensor]:
         flat = weights[name].detach().reshape(-1)
@@ -50,7 +50,7 @@ def _magnitude_keys(weights: dict[str, torch.Tensor]) -> KeyChunks:
     return chunks
 
 
-def _cut_points(shapes: dict[str, torch.Size], keys: KeyChunks,
+def cut_points(shapes: dict[str, torch.Size], keys: KeyChunks,
                 counts: list[int]) -> list[tuple[int, int]]:
     """For each count k: (t, r) such that the k smallest weights are every key below t and the
     first r weights with key t in position order (matrix order, then row-major)."""
@@ -87,12 +87,12 @@ def _masks_at(shapes: dict[str, torch.Size], keys: KeyChunks,
     """The keep-mask of every cut in one pass over the keys, so a grid computes each chunk's keys
     once."""
     ties = [r for _, r in cuts]
-    per_matrix = {name: _matrix_masks(shape, keys(name), cuts, ties)
+    per_matrix = {name: matrix_masks(shape, keys(name), cuts, ties)
                   for name, shape in shapes.items()}
     return [{name: per_matrix[name][i] for name in shapes} for i in range(len(cuts))]
 
 
-def _matrix_masks(shape: torch.Size, chunks: Iterator[torch.Tensor], cuts: list[tuple[int, int]],
+def matrix_masks(shape: torch.Size, chunks: Iterator[torch.Tensor], cuts: list[tuple[int, int]],
                   ties: list[int]) -> list[torch.Tensor]:
     """One matrix's keep-mask at every cut. A cut (t, r) keeps every key above t and the keys
     equal to t after the first r; `ties` counts each cut's ties still to prune and is used up in
@@ -121,7 +121,7 @@ def _select(shapes: dict[str, torch.Size], keys: KeyChunks,
             counts: dict[float, int]) -> dict[float, dict[str, torch.Tensor]]:
     """For each level, the mask removing its count of smallest keys (ties: earlier first)."""
     with torch.no_grad():
-        cuts = _cut_points(shapes, keys, list(counts.values()))
+        cuts = cut_points(shapes, keys, list(counts.values()))
         return dict(zip(counts, _masks_at(shapes, keys, cuts), strict=True))
 
 
@@ -130,7 +130,7 @@ def omp_global(weights: dict[str, torch.Tensor],
     """One threshold over the whole scope: exactly round(s x N) weights removed for each s."""
     total = sum(w.numel() for w in weights.values())
     shapes = {name: w.shape for name, w in weights.items()}
-    return _select(shapes, _magnitude_keys(weights), {s: n_pruned(s, total) for s in sparsities})
+    return _select(shapes, magnitude_keys(weights), {s: n_pruned(s, total) for s in sparsities})
 
 
 def omp_layerwise(weights: dict[str, torch.Tensor],
@@ -320,3 +320,12 @@ def apply_mask(weights: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) 
                 raise ArtefactError(f"mask {name} has shape {tuple(mask[name].shape)}, the model "
                                     f"{tuple(w.shape)}: the mask belongs to another model")
             w.mul_(mask[name].to(w.dtype))
+
+
+def checkpoint_weight(state: dict[str, torch.Tensor], name: str, path: str | Path) -> torch.Tensor:
+    """An encoder weight of a classifier checkpoint, whose names carry the head's prefix."""
+    found = [key for key in state if key == name or key.endswith("." + name)]
+    if len(found) != 1:
+        raise ArtefactError(f"{path}: {'no' if not found else 'several'} tensors named like "
+                            f"{name}; the checkpoint belongs to another model: rebuild it")
+    return state[found[0]]

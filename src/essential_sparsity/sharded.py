@@ -2,7 +2,7 @@
 
 `masks.omp_global` needs every in-scope matrix in memory, and a 7B or 13B model in fp32 is larger
 than the memory of many machines that must prune it. The global threshold needs no more than two
-streamed passes over the magnitudes (the radix select of `masks._cut_points`), and a mask needs one
+streamed passes over the magnitudes (the radix select of `masks.cut_points`), and a mask needs one
 matrix plus the count of ties each cut has still to prune, so this module feeds the same engine
 from the shard files. The masks are identical to `omp_global` on the in-scope tensors loaded in
 the order of `scope_tensors`. Peak memory is one source tensor plus one shard's mask at one
@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .io import ArtefactError, read_json, write_json, write_tensors
-from .masks import KeyChunks, _cut_points, _magnitude_keys, _matrix_masks, load_mask, n_pruned
+from .masks import KeyChunks, cut_points, load_mask, magnitude_keys, matrix_masks, n_pruned
 from .params import format_sparsity
 
 INDEX = "index.json"
@@ -60,11 +60,11 @@ def _read_tensor(shard: Path, name: str) -> torch.Tensor:
 
 
 def _lazy_keys(scope: Scope) -> KeyChunks:
-    """The keys of `masks._magnitude_keys`, each tensor read from its shard when its first chunk
+    """The keys of `masks.magnitude_keys`, each tensor read from its shard when its first chunk
     is asked for and released when its last is consumed."""
     def chunks(name: str) -> Iterator[torch.Tensor]:
         weight = _read_tensor(scope[name][0], name)
-        yield from _magnitude_keys({name: weight})(name)
+        yield from magnitude_keys({name: weight})(name)
     return chunks
 
 
@@ -85,7 +85,7 @@ def omp_global_sharded(shards: list[Path], is_in_scope: Callable[[str], bool],
     shapes = {name: shape for name, (_, shape) in scope.items()}
     counts = {s: n_pruned(s, sum(shape.numel() for shape in shapes.values())) for s in sparsities}
     keys = _lazy_keys(scope)
-    cuts = _cut_points(shapes, keys, list(counts.values()))
+    cuts = cut_points(shapes, keys, list(counts.values()))
     directories = {}
     for sparsity, cut in zip(counts, cuts, strict=True):
         directories[sparsity] = out_dir / format_sparsity(sparsity)
@@ -117,7 +117,7 @@ def _write_level(directory: Path, scope: Scope, keys: KeyChunks, cut: tuple[int,
     pruned = 0
     entries = []
     for shard, names in _by_shard(scope).items():
-        mask = {name: _matrix_masks(scope[name][1], keys(name), [cut], ties)[0] for name in names}
+        mask = {name: matrix_masks(scope[name][1], keys(name), [cut], ties)[0] for name in names}
         pruned += sum(int((~keep).sum()) for keep in mask.values())
         write_tensors(directory / shard.name, mask)
         entries.append({"file": shard.name, "tensors": names})

@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 
 from . import arithmetic, claims, evaluate
-from .io import ArtefactError, atomic_path, read_json, write_json
+from .io import ArtefactError, atomic_path, read_json, write_csv, write_json
 from .params import ParamsError
 
 
@@ -90,8 +90,3 @@ def zero_shot_table(metric_files: list[str | Path]) -> pd.DataFrame:
     frame["accuracy_drop"] = frame["model"].map(dense["accuracy"]) - frame["accuracy"]
     frame["perplexity_ratio"] = frame["perplexity"] / frame["model"].map(dense["perplexity"])
     return frame.sort_values(["model", "method", "pattern", "sparsity"]).reset_index(drop=True)
-
-
-def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")

@@ -46,7 +46,7 @@ IMPORT_TIME = ("CUDA_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MK
 THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS",
            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 SCHEDULED = ("SLURM_JOB_ID",)
-PRELOAD = ("torch", "safetensors.torch", "transformers", "essential_sparsity.stages",
+PRELOAD = ("torch", "safetensors.torch", "transformers", "essential_sparsity.stages.finetune",
            "transformers.models.bert.modeling_bert", "transformers.models.vit.modeling_vit",
            "transformers.models.llama.modeling_llama", "transformers.models.opt.modeling_opt")
 _LENGTH = struct.Struct("!I")

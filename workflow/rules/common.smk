@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from essential_sparsity.arithmetic import ARITHMETIC_TASKS
+from essential_sparsity.dependencies import job_modules, module_file
 from essential_sparsity.images import IMAGE_TASKS
 from essential_sparsity.levels import (
     LTH,
@@ -108,9 +109,10 @@ def job_resources(kind):
     return {"mem_mb": ask["mem_mb"], "runtime": ask["runtime_min"], **gpu}
 
 
-def code(*modules):
-    """Library modules a job runs: editing one reruns its jobs (DVC lists the same deps)."""
-    return [repo_path("src", "essential_sparsity", f"{m}.py") for m in modules]
+def code(*entries):
+    """The library modules a job whose work is in `entries` runs (`dependencies`): editing one
+    reruns its jobs; a test holds dvc.yaml's deps to the same files."""
+    return [repo_path("src", "essential_sparsity", module_file(m)) for m in job_modules(*entries)]
 
 
 def figure_outputs(name):

@@ -9,7 +9,7 @@ rule split_task:
         test=f"{DATA}/test.jsonl",
         meta=f"{DATA}/meta.json",
     input:
-        code("sources", "data"),
+        code("stages.split"),
     params:
         cli=job_cli,
         data=config["data"],
@@ -38,7 +38,7 @@ rule split_images:
         test=f"{DATA}/test.safetensors",
         meta=f"{DATA}/meta.json",
     input:
-        code("images", "data"),
+        code("stages.split"),
     params:
         cli=job_cli,
         data=config["data"],
@@ -68,7 +68,7 @@ rule split_arithmetic:
         test=f"{DATA}/test.jsonl",
         meta=f"{DATA}/meta.json",
     input:
-        code("sources", "data", "arithmetic", "math_hub"),
+        code("stages.split"),
     params:
         cli=job_cli,
         data=config["data"],

@@ -18,7 +18,7 @@ rule encode_task:
     input:
         data=task_data,
         model=model_input,
-        code=code("sources", "data", "finetune", "qa", "stages"),
+        code=code("stages.encode"),
     params:
         cli=job_cli,
         location=model_location,
@@ -48,7 +48,7 @@ rule finetune_run:
         encoded=encoded_input,
         mask=run_mask,
         model=model_input,
-        code=code("sources", "device", "finetune", "qa", "masks", "stages"),
+        code=code("stages.finetune"),
     params:
         cli=job_cli,
         location=model_location,

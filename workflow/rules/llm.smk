@@ -12,7 +12,7 @@ rule corpus_text:
         definitions=f"{CORPUS}/definitions.jsonl",
         meta=f"{CORPUS}/meta.json",
     input:
-        code("sources", "corpus", "llm_stages"),
+        code("stages.llm"),
     params:
         cli=job_cli,
         corpus=config["corpus"],
@@ -61,7 +61,7 @@ rule llm_run:
     input:
         corpus=rules.corpus_text.output,
         model=lambda wildcards: llm_dense_input(wildcards.model),
-        code=code("sources", "device", "scope", "masks", "llm_prune", "llm_eval", "llm_stages"),
+        code=code("stages.llm"),
     params:
         cli=job_cli,
         location=lambda wildcards: llm_location(wildcards.model),

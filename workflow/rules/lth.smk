@@ -11,7 +11,7 @@ rule lth_round:
         report=LTH_REPORT,
     input:
         unpack(lth_parent),
-        code=code("scope", "masks", "levels", "stages"),
+        code=code("stages.lth"),
     params:
         cli=job_cli,
         rate=config["lth"]["rate"],

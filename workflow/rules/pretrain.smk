@@ -10,7 +10,7 @@ rule pretrain_data:
     output:
         directory(PRETRAIN_DATA),
     input:
-        code("sources", "corpus", "pretrain", "pretrain_stages"),
+        code("stages.pretrain"),
     params:
         cli=job_cli,
         settings={k: v for k, v in config["pretrain"].items()
@@ -33,7 +33,7 @@ rule pretrain_run:
         directory(PRETRAIN_RUN),
     input:
         data=rules.pretrain_data.output,
-        code=code("device", "finetune", "pretrain", "pretrain_stages"),
+        code=code("stages.pretrain"),
     params:
         cli=job_cli,
         fraction=lambda wildcards: SCRATCH[wildcards.model],
@@ -63,7 +63,7 @@ rule pretrain_tables:
     input:
         runs=expand(PRETRAIN_RUN, model=SCRATCH),
         finetune=scratch_metrics(),
-        code=code("evaluate", "pretrain_stages", "scope"),
+        code=code("stages.pretrain"),
     params:
         cli=job_cli,
         near_zero=config["pretrain"]["near_zero"],

@@ -14,7 +14,7 @@ rule prune:
         report=MASK_REPORT,
     input:
         model=model_input,
-        code=code("sources", "scope", "masks", "levels"),
+        code=code("stages.prune"),
     params:
         cli=job_cli,
         location=model_location,

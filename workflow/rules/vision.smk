@@ -13,7 +13,7 @@ rule vision_pretrain_run:
     output:
         directory(VISION_RUN),
     input:
-        code=code("device", "dino", "images", "pretrain", "vision_pretrain", "vision_stages"),
+        code=code("stages.vision"),
     params:
         cli=job_cli,
         settings=vision_pretrain_settings(config),
@@ -43,11 +43,12 @@ rule vision_tables:
     input:
         runs=expand(VISION_RUN, model=VISION_HERE),
         finetune=vision_metrics(),
-        code=code("evaluate", "scope", "vision_stages"),
+        code=code("stages.vision"),
     params:
         cli=job_cli,
         near_zero=VISION["near_zero"],
         bins=VISION["histogram_bins"],
+        roles=[VISION["supervised"], VISION["self_supervised"]],  # the SSL claims' role column
         scope=config["prune"]["scope"],
         epsilon=config["evaluate"]["epsilon"],
     conda:

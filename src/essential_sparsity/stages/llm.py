@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from . import corpus, levels, llm_eval, llm_prune, masks, sources
-from .device import device_name, job_device, precision
-from .io import ArtefactError, atomic_path, read_json, without_timings, write_json
-from .params import ParamsError
-from .scope import scope_weights
+from .. import corpus, levels, llm_eval, llm_prune, masks, sources
+from ..device import device_name, job_device, precision
+from ..io import ArtefactError, atomic_path, read_json, without_timings, write_json
+from ..params import ParamsError
+from ..scope import scope_weights
 
 CORPUS_FILES = ("train", "heldout", "definitions")
 
@@ -131,8 +131,8 @@ def prune_sharded(params: dict, checkpoint: str | Path, sparsities: list[float],
                   out_dir: str | Path) -> dict[float, Path]:
     """Global OMP of a sharded checkpoint over llm.scope, streamed shard by shard (`sharded`):
     the masks `omp-global` would give, on a machine smaller than the model in fp32."""
-    from .scope import classify, scope_problem
-    from .sharded import omp_global_sharded
+    from ..scope import classify, scope_problem
+    from ..sharded import omp_global_sharded
 
     checkpoint = Path(checkpoint)
     config = read_json(checkpoint / "config.json")

@@ -18,21 +18,22 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import evaluate, pretrain
-from .corpus import corpus_documents, split_documents
-from .device import device_name, job_device, precision
-from .io import (
+from .. import evaluate, pretrain
+from ..corpus import corpus_documents, split_documents
+from ..device import device_name, job_device, precision
+from ..io import (
     ArtefactError,
     atomic_dir,
     read_json,
     read_tensors,
     without_timings,
+    write_csv,
     write_json,
     write_tensors,
 )
-from .levels import pretrain_models, pretrain_run_settings
-from .scope import classify
-from .sources import SourceError
+from ..levels import pretrain_models, pretrain_run_settings
+from ..scope import classify
+from ..sources import SourceError
 
 SEQUENCES = "sequences.safetensors"
 
@@ -216,7 +217,6 @@ def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFra
 def pretrain_tables(params: dict, run_dirs: list[str], metric_files: list[str],
                     out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
     """Write every table of Figure 8: zero weights, onset, loss curves, downstream."""
-    from .tables import write_csv
 
     zeros = zero_weight_table(params, run_dirs)
     tables = {"zero_weights": zeros, "onset": onset_table(zeros),

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import evaluate, images, pretrain, sources, vision_pretrain
-from .device import device_name, job_device, precision
-from .io import ArtefactError, read_json, without_timings, write_json
-from .levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
-from .scope import classify, scope_weights
+from .. import evaluate, images, pretrain, sources, vision_pretrain
+from ..device import device_name, job_device, precision
+from ..io import ArtefactError, read_json, without_timings, write_csv, write_json
+from ..levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
+from ..scope import classify, scope_weights
 
 
 def _pretraining_images(settings: dict) -> tuple[dict, dict, list[str]]:
@@ -165,7 +165,6 @@ def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFra
 def vision_tables(params: dict, run_dirs: list[str], metric_files: list[str],
                   out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
     """Write every table of Figures 3, 6 and 7."""
-    from .tables import write_csv
 
     steps = params["vision"]["pretrain"]["steps"]
     here = {Path(d).name: str(Path(d) / f"step-{steps}") for d in run_dirs}

@@ -1,0 +1,28 @@
+"""A text task's splits as one model's token ids, shared by every run of the pair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import data, finetune, qa, sources
+from ..io import write_tensors
+from ..params import finetune_settings
+
+
+def encode_task(params: dict, model: str, task: str, data_dir: str | Path,
+                out_path: str | Path, location: str | None = None) -> dict:
+    """A text task's splits as the model's token ids, written once per model and task: every
+    fine-tuning run of the pair (each sparsity, seed and LTH round) reads them instead of loading
+    the tokenizer and tokenizing again. Keys are `split/name`; the metadata names the max_length,
+    which the runs check against their own settings."""
+    max_length = finetune_settings(params, task, model)["max_length"]
+    tokenizer = sources.load_tokenizer(model, location)
+    encode = qa.encode if task in sources.QA_TASKS else finetune.encode
+    tensors = {f"{split}/{name}": tensor for split in data.SPLITS
+               for name, tensor in encode(tokenizer, data.read_split(data_dir, split),
+                                          max_length).items()}
+    info = {"model": model, "task": task, "max_length": max_length}
+    write_tensors(out_path, tensors, metadata={"info": json.dumps(info, sort_keys=True)})
+    return {**info, "examples": {split: finetune.rows(data.split_tensors(tensors, split))
+                                 for split in data.SPLITS}}

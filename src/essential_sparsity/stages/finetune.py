@@ -1,0 +1,99 @@
+"""Sparse fine-tuning under a fixed mask: one run's metrics and checkpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .. import data, finetune, images, masks, qa, sources
+from ..device import device_name, job_device, precision
+from ..io import ArtefactError, without_timings, write_json, write_tensors
+from ..params import finetune_settings
+
+
+def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, seed: int,
+                 data_dir: str | Path, metrics_path: str | Path,
+                 checkpoint_path: str | Path | None = None, location: str | None = None,
+                 encoded_path: str | Path | None = None) -> dict:
+    """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint).
+    `location` is the checkpoint of a model the pipeline pre-trained itself; a text task's
+    splits come from `encoded_path` (`encode_task`'s file)."""
+    settings = finetune_settings(params, task, model)
+    torch.use_deterministic_algorithms(True)
+    info = masks.mask_info(mask_path)
+    mask = masks.load_mask(mask_path)
+    labels = data.label_names(data_dir)
+    splits, prepare = _task_inputs(model, task, data_dir, settings, location, encoded_path)
+    answering = task in sources.QA_TASKS
+    net = (sources.load_span_predictor(model, seed, location) if answering
+           else sources.load_classifier(model, len(labels), seed, location))
+    device = job_device(params["resources"]["device"])
+    net = net.to(device)
+    start = time.perf_counter()
+    history = finetune.train(net, splits["train"], mask, settings, seed,
+                             desc=f"{task} s={info['target_sparsity']:g} seed={seed}",
+                             prepare=prepare)
+    train_seconds = time.perf_counter() - start
+    test, validation = (_scores(net, task, split, splits[split], data_dir, settings, prepare)
+                        for split in ("test", "validation"))
+    metric = qa.METRIC if answering else "accuracy"
+    leaked = finetune.pruned_nonzero(net, mask)
+    if leaked:
+        raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
+    report = masks.sparsity_report(mask, info["model_type"])
+    record = {"model": model, "task": task, "method": info["method"],
+              "sparsity": info["target_sparsity"], "scope_sparsity": report["sparsity"],
+              "seed": seed, "metric": metric, "value": test[metric],
+              "validation_value": validation[metric], "test_loss": test["loss"],
+              "test_examples": test["examples"], "train_examples": finetune.rows(splits["train"]),
+              "steps": history["steps"], "train_loss_per_epoch": history["train_loss_per_epoch"],
+              "wall_time_s": round(time.perf_counter() - start, 2),
+              "train_time_s": round(train_seconds, 2), "settings": settings,
+              "mask": str(mask_path), "label_names": labels, "device": device_name(device),
+              "precision": precision(settings["precision"], device.type)}
+    if answering:  # SQuAD's second score, beside F1
+        record.update(exact_match=test["exact_match"],
+                      validation_exact_match=validation["exact_match"])
+    if checkpoint_path is not None:
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        write_tensors(checkpoint_path, state,
+                      metadata=finetune.checkpoint_metadata(net, {k: record[k] for k in
+                                                                   ("model", "task", "method",
+                                                                    "sparsity", "seed")}))
+    write_json(metrics_path, without_timings(record))
+    return record
+
+
+def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
+                 location: str | None, encoded_path: str | Path | None,
+                 ) -> tuple[dict, Callable[[dict], dict]]:
+    """The splits of a task as stored, and what turns one batch into the model's inputs: token
+    ids come encoded (`encode_task`); images stay uint8 and are resized and normalized per batch,
+    with the pixel scaling the model was pre-trained with. A question-answering split also keeps
+    each token's character span in the context, which only decoding reads."""
+    if not images.is_image_task(task):
+        if encoded_path is None:
+            raise ArtefactError(f"task {task} is text: its runs read the token ids "
+                                f"`essential-sparsity encode` writes; pass them with --encoded")
+        prepare = qa.model_inputs if task in sources.QA_TASKS else finetune.identity
+        return data.read_encoded(encoded_path, model, task, settings["max_length"]), prepare
+    scaling = sources.load_pixel_scaling(model, location)
+
+    def prepare(batch: dict) -> dict:
+        return {"pixel_values": images.pixel_values(batch["pixel_values"], **scaling),
+                "labels": batch["labels"]}
+
+    return {s: data.read_image_split(data_dir, s) for s in data.SPLITS}, prepare
+
+
+def _scores(net: torch.nn.Module, task: str, split: str, encoded: dict, data_dir: str | Path,
+            settings: dict, prepare: Callable[[dict], dict]) -> dict:
+    """One split's metrics: for question answering SQuAD F1 and exact match of the decoded
+    answers (against the split's contexts and gold answers, read again), else accuracy."""
+    options = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
+    if task in sources.QA_TASKS:
+        return qa.evaluate(net, encoded, data.read_split(data_dir, split), **options)
+    return finetune.evaluate(net, encoded, prepare=prepare, **options)

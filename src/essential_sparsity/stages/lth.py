@@ -1,0 +1,32 @@
+"""One lottery-ticket round: prune a fine-tuned run further, inside its mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import levels, masks, sources
+from ..io import ArtefactError, read_json, read_metadata_json, read_tensors
+
+
+def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str | Path,
+              previous: str | Path, out_path: str | Path) -> dict:
+    """One LTH round: prune the fine-tuned weights of the previous round's run to this round's
+    sparsity, inside the previous round's mask (round 1: the dense run and its all-kept mask).
+    The next fine-tuning starts from the pre-trained weights under this mask: that is the rewind."""
+    sparsity = levels.lth_levels(params)[round_ - 1]
+    state = read_tensors(checkpoint)
+    model_type = read_metadata_json(checkpoint, "config")["model_type"]
+    mask = masks.load_mask(previous)
+    weights = {name: masks.checkpoint_weight(state, name, checkpoint) for name in mask}
+    leaked = sum(int((weights[name][~keep] != 0).sum()) for name, keep in mask.items())
+    if leaked:
+        raise ArtefactError(f"{checkpoint}: {leaked} weights pruned by {previous} are not zero; "
+                            f"the checkpoint was not fine-tuned under that mask: rebuild it")
+    new = masks.lth_prune(weights, mask, sparsity)
+    info = {"model": model, "method": levels.LTH, "task": task, "round": round_,
+            "target_sparsity": sparsity, "rate": params["lth"]["rate"],
+            "seed": params["finetune"]["seeds"][0], "fine_tuned": str(checkpoint),
+            "previous": str(previous), "scope": params["prune"]["scope"],
+            "model_type": model_type, "source": sources.model_location(model)}
+    masks.save_mask(out_path, new, info)
+    return read_json(Path(out_path).with_suffix(".json"))

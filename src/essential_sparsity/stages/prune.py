@@ -1,0 +1,38 @@
+"""One-shot pruning of a pre-trained model: one mask, saved with its sparsity report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import levels, masks, sources
+from ..io import read_json
+from ..params import ParamsError, format_sparsity
+from ..scope import scope_weights
+
+
+def prune(params: dict, model: str, method: str, sparsity: float, out_path: str | Path,
+          location: str | None = None) -> dict:
+    """Compute one mask on the pre-trained weights (a grid method at `sparsity`, or an N:M
+    pattern, whose sparsity is 1 - N/M) and save it with its sparsity report. `location` is the
+    checkpoint of a model the pipeline pre-trained itself."""
+    encoder = sources.load_encoder(model, location)
+    weights = scope_weights(encoder, params["prune"]["scope"])
+    nm = levels.parse_nm(method)
+    if nm:
+        if format_sparsity(sparsity) != format_sparsity(levels.nm_sparsity(*nm)):
+            raise ParamsError(f"{method} is {levels.nm_sparsity(*nm):g} sparse, not {sparsity:g}")
+        try:
+            mask = masks.nm_mask(weights, *nm)
+        except ValueError as exc:
+            raise ParamsError(f"prune.nm_patterns: {exc}; remove the pattern from params.yaml "
+                              f"for {model}") from exc
+    else:
+        seed = params["prune"]["random_seed"]
+        (mask,) = masks.grid_masks(weights, [sparsity], method, seed).values()
+    info = {"model": model, "method": method, "target_sparsity": sparsity,
+            "scope": params["prune"]["scope"], "model_type": encoder.config.model_type,
+            "source": location or sources.model_location(model)}
+    if method == "random":
+        info["seed"] = params["prune"]["random_seed"]
+    masks.save_mask(out_path, mask, info)
+    return read_json(Path(out_path).with_suffix(".json"))
