@@ -266,11 +266,18 @@ def notebook(fig):
     return repo_path("workflow", "notebooks", f"{NAMES[fig]}.ipynb")
 
 
-def render(inputs=(), params=()):
-    """The render command: every named input and param becomes a notebook parameter (params are
-    JSON, so lists survive the shell)."""
-    parts = ["{params.cli} render --notebook {input.notebook} --html {output.html}",
-             "--out out_png={output.png} --out out_pdf={output.pdf} --param dpi={params.dpi}"]
-    parts += [f"--param {name}={{input.{name}}}" for name in inputs]
-    parts += [f"--param {name}={{params.{name}:q}}" for name in params]
-    return " ".join(parts) + " > {log} 2>&1"
+RENDER = ("{params.cli} render --notebook {input.notebook} --html {output.html} "
+          "--out out_png={output.png} --out out_pdf={output.pdf} {params.notebook} > {log} 2>&1")
+
+
+def notebook_parameters(inputs, settings):
+    """A figure's notebook parameters: each named input's path and each setting as JSON (so lists
+    survive the shell). A function made when the rule is defined, because Snakemake evaluates a
+    rule's shell expression when its job runs, by when a loop's variable holds its last row."""
+    fixed = [f"--param {name}={shlex.quote(json.dumps(value))}" for name, value in settings.items()]
+
+    def parameters(wildcards, input):
+        paths = [f"--param {name}={shlex.quote(str(getattr(input, name)))}" for name in inputs]
+        return " ".join(paths + fixed)
+
+    return parameters

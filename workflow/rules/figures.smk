@@ -97,8 +97,7 @@ for fig, row in FIGURE_TABLE.items():
             code=code("render"),
         params:
             cli=job_cli,
-            dpi=FIG["dpi"],
-            **{key: json.dumps(value) for key, value in row["params"].items()},
+            notebook=notebook_parameters(row["inputs"], {"dpi": FIG["dpi"], **row["params"]}),
         conda:
             ENV
         log:
@@ -108,7 +107,7 @@ for fig, row in FIGURE_TABLE.items():
         resources:
             **job_resources(row.get("resources", "light")),
         shell:
-            render(inputs=list(row["inputs"]), params=list(row["params"]))
+            RENDER
 
 
 # `snakemake fig08` builds Figure 8 and what is drawn beside it
