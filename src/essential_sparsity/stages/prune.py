@@ -31,7 +31,7 @@ def prune(params: dict, model: str, method: str, sparsity: float, out_path: str 
         (mask,) = masks.grid_masks(weights, [sparsity], method, seed).values()
     info = {"model": model, "method": method, "target_sparsity": sparsity,
             "scope": params["prune"]["scope"], "model_type": encoder.config.model_type,
-            "source": location or sources.model_location(model)}
+            "source": sources.model_source(model, location)}
     if method == "random":
         info["seed"] = params["prune"]["random_seed"]
     masks.save_mask(out_path, mask, info)

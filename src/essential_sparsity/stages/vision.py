@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 
 from .. import evaluate, images, pretrain, sources, vision_pretrain
-from ..device import device_name, job_device, precision
-from ..io import ArtefactError, read_json, without_timings, write_csv, write_json
+from ..device import job_device
+from ..io import ArtefactError, read_json, write_csv
 from ..levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
 from ..scope import classify, scope_weights
 
@@ -72,15 +72,9 @@ def vision_pretrain_run(params: dict, model: str, out_dir: str | Path) -> dict:
                                   _fingerprint(settings, objective, data), desc=model,
                                   device=device)
     summary = {"model": model, "objective": objective, "task": settings["task"],
-               "images": len(data["labels"]),
-               "epochs": settings["steps"] * settings["batch_size"] / len(data["labels"]),
-               "steps": settings["steps"], "final_step": history[-1]["step"],
-               "history": history, "wall_time_s": round(time.perf_counter() - start, 2),
-               "device": device_name(device),
-               "precision": precision(settings["precision"], device.type)}
-    write_json(work / "run.json", without_timings(summary))
-    pretrain.finish(work, out_dir)
-    return summary
+               "images": len(data["labels"])}
+    return pretrain.finish_run(work, out_dir, summary, history, settings, len(data["labels"]),
+                               device, start)
 
 
 def normalized_rows(weight: torch.Tensor) -> np.ndarray:
