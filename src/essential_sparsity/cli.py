@@ -25,7 +25,7 @@ TENSOR_COMMANDS = {"split", "prune", "lth", "encode", "finetune", "pretrain-data
                    "llm-prune", "prune-sharded", "similarity", "audit"}
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="essential-sparsity", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="path to params.yaml")
     parser.add_argument("--profile", default=None, help="smoke | default | paper "
@@ -375,7 +375,7 @@ def _record(args: argparse.Namespace, params: dict, started: float,
 def main(argv: list[str] | None = None, delegated: bool = False) -> int:
     """The CLI; a tensor job runs in the build's warm worker when one serves it (`worker`)."""
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     if args.command in TENSOR_COMMANDS and not delegated:
         from .worker import delegate
 

@@ -163,7 +163,7 @@ def _covered(path: Path, root: Path) -> bool:
                and root in p.parents)
 
 
-def _dvc_outs(root: Path) -> dict[str, tuple[str, str]]:
+def dvc_outs(root: Path) -> dict[str, tuple[str, str]]:
     """dvc.lock's outputs: path -> (stage, md5)."""
     lock = root / "dvc.lock"
     if not lock.is_file():
@@ -173,7 +173,7 @@ def _dvc_outs(root: Path) -> dict[str, tuple[str, str]]:
             for out in stage.get("outs", [])}
 
 
-def _dvc_md5(root: Path, outs: dict[str, tuple[str, str]], artefact: str) -> tuple[str, str | None]:
+def dvc_md5(root: Path, outs: dict[str, tuple[str, str]], artefact: str) -> tuple[str, str | None]:
     """The artefact's DVC stage and the MD5 DVC recorded for it (None where DVC's cache does not
     hold the directory listing that names it)."""
     for out, (stage, digest) in outs.items():
@@ -205,7 +205,7 @@ def record_problems(root: Path, record_file: Path, record: dict, settings: dict,
         problems.append(f"{artefact}: changed since it was made (MD5 {hashed(artefact)}, "
                         f"recorded {record['md5']})")
     try:
-        stage, dvc = _dvc_md5(root, outs, record["artefact"])
+        stage, dvc = dvc_md5(root, outs, record["artefact"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         stage, dvc = "", None
         problems.append(f"{artefact}: DVC's cache listing of its directory is unreadable "
@@ -249,7 +249,7 @@ def provenance_problems(root: str | Path,
     problems: list[str] = []
     stage_keys = _dvc_metadata(root / "dvc.yaml", lambda: stage_param_keys(root / "dvc.yaml"),
                                problems)
-    outs, hashes = _dvc_metadata(root / "dvc.lock", lambda: _dvc_outs(root), problems), {}
+    outs, hashes = _dvc_metadata(root / "dvc.lock", lambda: dvc_outs(root), problems), {}
     for record_file in sorted([*root.glob(f"results/**/*{SUFFIX}"),
                                *root.glob(f"reports/**/*{SUFFIX}")]):
         try:
