@@ -100,8 +100,6 @@ def _kind(schema: dict, root: dict) -> str:
         texts = sorted((_kind(a, root) for a in alternatives), key=lambda t: t == "null")
         return (", or " if any("," in t for t in texts) else " or ").join(texts)
     kind = schema.get("type", "any value")
-    if isinstance(kind, list):
-        return " or ".join(kind)
     if kind == "array":
         return _array(schema, root)
     if kind == "object":
