@@ -157,12 +157,12 @@ BAD_PARAMS = [
     Bad("a tab", text("\n  models: [minilm-l6]", "\n\tmodels: [minilm-l6]"),
         r"params\.yaml:\d+:\d+: not valid YAML: .*'\\t'.*indent with spaces, not tabs"),
     Bad("an unclosed bracket", text("tweet-sentiment]\n", "tweet-sentiment\n"),
-        r"params\.yaml:\d+:\d+: not valid YAML: expected ',' or '\]'"),
+        r"params\.yaml:\d+:\d+: not valid YAML: did not find expected ',' or '\]'"),
     Bad("not UTF-8", text(b"profile: default", b"profile: default # caf\xe9"),
         r"params\.yaml:\d+: not UTF-8 text \(byte 0xe9\); save the file as UTF-8", snakemake=True),
     Bad("a NUL byte", text("profile: default", "profile: default\0"),
-        r"params\.yaml:\d+:17: not valid YAML: the character #x0000 \(special "
-        r"characters are not allowed\): remove it"),
+        r"params\.yaml:\d+:17: not valid YAML: the character #x0000 \(control "
+        r"characters are not allowed\): remove it$"),
     Bad("YAML 1.1's on: key", text("profile: default", "profile: default\non: 1"),
         r"params\.yaml:\d+:1: not valid YAML: key True is not a name: quote it"),
     Bad("an empty file", lambda raw: b"", r"params\.yaml: expected a mapping of sections, got "

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from essential_sparsity.params import ParamsError, finetune_settings, load_params
+from essential_sparsity.params import (
+    SCHEMA_PATH,
+    ParamsError,
+    finetune_settings,
+    load_params,
+    read_yaml,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +27,12 @@ def test_every_profile_validates(profile):
     assert 0.0 in params["prune"]["sparsities"]
     sections = [v for v in params.values() if isinstance(v, dict)]
     assert all("profiles" not in section for section in sections)
+
+
+@pytest.mark.parametrize("path", [ROOT / "params.yaml", SCHEMA_PATH], ids=lambda p: p.name)
+def test_the_strict_reader_reads_what_pyyamls_safe_loader_reads(path):
+    """read_yaml parses with libyaml, for speed; the values are PyYAML's own."""
+    assert read_yaml(path) == yaml.load(path.read_text(), Loader=yaml.SafeLoader)
 
 
 def test_profile_overrides_only_its_keys():

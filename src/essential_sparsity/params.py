@@ -32,9 +32,11 @@ class ParamsError(ValueError):
     """A params.yaml problem, phrased as one line naming the key, the value and the fix."""
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(yaml.CSafeLoader):
     """YAML as a settings file means it: a key given twice is an error (PyYAML keeps the last
-    one silently), and every key is a name (YAML 1.1 reads `on:` as True)."""
+    one silently), and every key is a name (YAML 1.1 reads `on:` as True). libyaml's parser:
+    every job and every Snakemake start reads params.yaml and the schema, and the pure-Python
+    parser takes seven times as long."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[str, yaml.Mark] = {}
@@ -60,14 +62,15 @@ def _yaml_problem(path: Path, text: str, exc: yaml.YAMLError) -> str:
     if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
         line = text.count("\n", 0, exc.position)
         column = exc.position - text.rfind("\n", 0, exc.position) - 1
-        where = f"{path}:{line + 1}:{column + 1}"
-        problem = f"the character #x{exc.character:04x} ({exc.reason}): remove it"
-    else:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
-    hint = "; indent with spaces, not tabs" if "\\t" in problem else ""
-    return f"{where}: not valid YAML: {problem}{hint}; fix it there"
+        return (f"{path}:{line + 1}:{column + 1}: not valid YAML: the character "
+                f"#x{exc.character:04x} ({exc.reason}): remove it")
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    lines = text.splitlines()
+    if mark and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
+        problem += " ('\\t'); indent with spaces, not tabs"
+    return f"{where}: not valid YAML: {problem}; fix it there"
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -84,7 +87,7 @@ def read_yaml(path: str | Path) -> Any:
     except OSError as exc:
         raise ParamsError(f"{path}: cannot be read ({exc.strerror}); pass a readable file") from exc
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no Python objects
+        return yaml.load(text, Loader=_StrictLoader)  # a safe loader: no Python objects
     except yaml.YAMLError as exc:
         raise ParamsError(_yaml_problem(path, text, exc)) from exc
 
