@@ -64,9 +64,9 @@ def _write(tmp_path, edit) -> Path:
 BAD = [
     (lambda r: r["prune"]["sparsities"].append(1.0), "prune.sparsities.", "1.0"),
     (lambda r: r["prune"]["sparsities"].append(-0.1), "prune.sparsities.", "-0.1"),
-    (lambda r: r["sources"].update(models=["gpt-9"]), "sources.models.0", "gpt-9"),
-    (lambda r: r["sources"].update(models=["opt-13b"]), "sources.models.0", "opt-13b"),
-    (lambda r: r["sources"].update(tasks=["imagenet"]), "sources.tasks.0", "imagenet"),
+    (lambda r: r["sources"].update(models=["gpt-9"]), "sources.models has", "gpt-9"),
+    (lambda r: r["sources"].update(models=["opt-13b"]), "sources.models has", "opt-13b"),
+    (lambda r: r["sources"].update(tasks=["imagenet"]), "sources.tasks has", "imagenet"),
     (lambda r: r["prune"].update(methods=["snip"]), "prune.methods.0", "snip"),
     (lambda r: r["finetune"].update(learning_rate=-1e-4), "finetune.learning_rate", "-0.0001"),
     (lambda r: r["finetune"].update(lerning_rate=1e-4), "finetune", "lerning_rate"),

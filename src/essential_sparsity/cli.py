@@ -225,14 +225,17 @@ def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
         from . import tables
     record: dict = {}
     if args.command == "check":
+        from .catalog import check
+        check(params)
         print(json.dumps(params, indent=2))
     elif args.command == "sources":
         from .arithmetic import available_sources as arithmetic_sources
+        from .catalog import available
         from .sources import available_sources
-        for row in available_sources() + arithmetic_sources():
+        for row in available_sources() + arithmetic_sources() + available(params):
             hub = row["source"].startswith("hub ")
             state = "from the hub (paper profile)" if hub else (
-                "installed" if row["installed"] else "MISSING: make setup")
+                "installed" if row["installed"] else f"MISSING: {row.get('fix', 'make setup')}")
             print(f"{row['kind']:10} {row['name']:18} {row['source']:32} {state}")
     elif args.command == "split":
         from .stages.split import split_task

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .images import ImageData
 from .io import (
@@ -24,6 +24,9 @@ from .io import (
     write_tensors,
 )
 from .sources import TaskData
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: the catalog check splits text
+    import torch
 
 SPLITS = ("train", "validation", "test")
 
@@ -152,6 +155,8 @@ def make_image_splits(task: ImageData, sizes: dict, seed: int,
 
 def write_image_splits(out_dir: str | Path, splits: dict[str, dict[str, np.ndarray]],
                        label_names: list[str], info: dict) -> None:
+    import torch
+
     out_dir = Path(out_dir)
     for split, arrays in splits.items():
         write_tensors(out_dir / f"{split}.safetensors",
@@ -162,6 +167,8 @@ def write_image_splits(out_dir: str | Path, splits: dict[str, dict[str, np.ndarr
 def read_image_split(data_dir: str | Path, split: str) -> dict[str, torch.Tensor]:
     """uint8 images [n, c, h, w] under `pixel_values` (resized and normalized per batch, for the
     model at hand) and `labels`."""
+    import torch
+
     arrays = read_tensors(Path(data_dir) / f"{split}.safetensors")
     if set(arrays) != {"images", "labels"} or arrays["images"].dtype != torch.uint8:
         raise ArtefactError(f"{data_dir}/{split}.safetensors: expected uint8 images and labels; "

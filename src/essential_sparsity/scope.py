@@ -9,8 +9,10 @@ so one mask fits the bare model and every head put on top of it."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # the catalog checks a model's scope before any job, without torch
+    import torch
 
 COMPONENTS = ("query", "key", "value", "attention_output", "ffn_in", "ffn_out")
 

@@ -8,6 +8,7 @@ layout in tests (HF_HUB_OFFLINE=1, HF_HUB_CACHE=fixture).
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ def _from_pretrained(loader, name: str, location: str | None, **kwargs):
     """`location`, when given, is a model the pipeline pre-trained itself (a local directory);
     otherwise the registered model `name` is read from its package or the hub."""
     where = location or model_location(name)
-    if location and not (Path(location) / "config.json").is_file():
+    if location and not _hub_id(location) and not (Path(location) / "config.json").is_file():
         raise SourceError(f"model {name}: {location} has no config.json; build it with "
                           f"snakemake {Path(location).parent}")
     try:
@@ -131,6 +132,11 @@ def _from_pretrained(loader, name: str, location: str | None, **kwargs):
     except OSError as exc:
         raise SourceError(f"model {name}: cannot load {where} ({_one_line(exc)}); "
                           f"{_load_fix(where)}") from exc
+
+
+def _hub_id(location: str) -> bool:
+    """A hub repository id (owner/name, a catalog entry's `hub`) rather than a directory."""
+    return re.fullmatch(r"[\w.-]+/[\w.-]+", location) is not None and not Path(location).exists()
 
 
 def _one_line(exc: Exception) -> str:

@@ -5,6 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from essential_sparsity import catalog
 from essential_sparsity.arithmetic import ARITHMETIC_TASKS
 from essential_sparsity.dependencies import job_modules, module_file
 from essential_sparsity.images import IMAGE_TASKS
@@ -45,6 +46,7 @@ if _overrides:
              f"knob lives in {PARAMS_FILE}")
 try:
     config = load_params(PARAMS_FILE, config.get("profile"))
+    catalog.check(config)  # the catalog's files, columns and models, before any job
 except ParamsError as exc:
     sys.exit(str(exc))
 
@@ -63,6 +65,8 @@ ENV = "../envs/pipeline.yaml"
 
 MODELS = config["sources"]["models"]
 TASKS = config["sources"]["tasks"]
+CATALOG_MODELS = catalog.user_models(config)
+CATALOG_TASKS = catalog.user_tasks(config)
 METHODS = config["prune"]["methods"]
 SPARSITIES = [format_sparsity(s) for s in config["prune"]["sparsities"]]
 LTH_LEVELS = [format_sparsity(s) for s in lth_levels(config)]  # after round 1, 2, ...
@@ -165,9 +169,13 @@ def model_input(wildcards):
 
 
 def model_location(wildcards):
-    """--location of a model pre-trained here: its last checkpoint."""
+    """--location of a model pre-trained here (its last checkpoint) or of a catalog entry (its
+    directory or hub id); built-in models need none."""
     run = pretraining_run(wildcards.model)
-    return f"--location {run[0]}/step-{run[1]}" if run else ""
+    if run:
+        return f"--location {run[0]}/step-{run[1]}"
+    entry = CATALOG_MODELS.get(wildcards.model)
+    return f"--location {shlex.quote(catalog.model_location(entry))}" if entry else ""
 
 
 def task_data(wildcards):
@@ -177,6 +185,8 @@ def task_data(wildcards):
         return rules.split_images.output
     if wildcards.task in ARITHMETIC_TASKS:
         return rules.split_arithmetic.output
+    if wildcards.task in CATALOG_TASKS:
+        return rules.split_catalog_task.output
     return rules.split_task.output
 
 

@@ -87,8 +87,39 @@ rule split_arithmetic:
         "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
 
+# A task of params.yaml's catalog (files or a hub data set, the columns it names) splits by the same
+# rule; its files are the job's inputs, so editing one splits the task again.
+
+
+rule split_catalog_task:
+    output:
+        train=f"{DATA}/train.jsonl",
+        validation=f"{DATA}/validation.jsonl",
+        test=f"{DATA}/test.jsonl",
+        meta=f"{DATA}/meta.json",
+    input:
+        files=lambda wildcards: list(CATALOG_TASKS[wildcards.task].get("files", {}).values()),
+        code=code("stages.split"),
+    params:
+        cli=job_cli,
+        data=config["data"],
+        entry=lambda wildcards: CATALOG_TASKS[wildcards.task],
+    wildcard_constraints:
+        task="|".join(CATALOG_TASKS),
+    conda:
+        ENV
+    log:
+        "logs/split/{task}.log",
+    benchmark:
+        "results/benchmarks/split_catalog_task/{task}.tsv"
+    resources:
+        **job_resources("light"),
+    shell:
+        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+
+
 rule data:
     input:
-        expand(rules.split_task.output, task=TASKS),
+        expand(rules.split_task.output, task=TASKS),  # split_catalog_task's files alike
         expand(rules.split_images.output, task=VISION["tasks"]),
         expand(rules.split_arithmetic.output, task=ARITHMETIC["tasks"]),

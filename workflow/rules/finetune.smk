@@ -25,7 +25,7 @@ rule encode_task:
         max_length=lambda wildcards: finetune_settings(config, wildcards.task,
                                                        wildcards.model)["max_length"],
     wildcard_constraints:
-        task="|".join([*TEXT_TASKS, *ARITHMETIC_TASKS]),
+        task="|".join([*TEXT_TASKS, *CATALOG_TASKS, *ARITHMETIC_TASKS]),
     conda:
         ENV
     log:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import levels, masks, sources
+from .. import levels, masks
 from ..io import ArtefactError, read_json, read_metadata_json, read_tensors
 
 
@@ -27,6 +27,6 @@ def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str 
             "target_sparsity": sparsity, "rate": params["lth"]["rate"],
             "seed": params["finetune"]["seeds"][0], "fine_tuned": str(checkpoint),
             "previous": str(previous), "scope": params["prune"]["scope"],
-            "model_type": model_type, "source": sources.model_source(model)}
+            "model_type": model_type, "source": masks.mask_info(previous)["source"]}
     masks.save_mask(out_path, new, info)
     return read_json(Path(out_path).with_suffix(".json"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import masks, sources
+from .. import catalog, masks, sources
 from ..io import write_csv
 from ..scope import scope_weights
 
@@ -25,7 +25,9 @@ def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Pa
     omp_methods = [m for m in params["prune"]["methods"] if m.startswith("omp-")]
     for model in sorted({model for model, _ in found}):
         at = sorted(s for m, s in found if m == model)
-        weights = scope_weights(sources.load_encoder(model), params["prune"]["scope"])
+        entry = catalog.user_models(params).get(model)
+        location = catalog.model_location(entry) if entry else None
+        weights = scope_weights(sources.load_encoder(model, location), params["prune"]["scope"])
         omp = {method: masks.grid_masks(weights, at, method) for method in omp_methods}
         for sparsity in at:
             lth = {task: masks.load_mask(path) for task, path in found[(model, sparsity)].items()}

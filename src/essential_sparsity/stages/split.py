@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import arithmetic, data, images, sources
+from .. import arithmetic, catalog, data, images, sources
 
 
 def split_task(params: dict, task: str, out_dir: str | Path) -> None:
@@ -19,6 +19,9 @@ def split_task(params: dict, task: str, out_dir: str | Path) -> None:
     if task in arithmetic.ARITHMETIC_TASKS:
         info["generated"] = params["arithmetic"]["generated"]
         source = arithmetic.load_arithmetic_task(task, info["generated"])
+    elif task in catalog.user_tasks(params):
+        info["entry"] = catalog.user_tasks(params)[task]
+        source = catalog.load_task(task, info["entry"])
     else:
         source = sources.load_task(task)
     frames = data.make_splits(source, params["data"], params["data"]["seed"], task)

@@ -1,0 +1,243 @@
+"""A researcher's own encoder and tasks, by params.yaml's catalog alone: read, checked, built.
+
+The encoder is a tiny BERT saved here with save_pretrained (the packaged MiniLM's tokenizer beside
+it); the tasks are reviews written here as CSV, JSON Lines and parquet. Neither is known to any
+other part of the project.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import tiny_bert_config
+from smoke import csv_dicts, set_profile, sh, smoke_repo
+
+from essential_sparsity import catalog
+from essential_sparsity.params import ParamsError, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = {".csv": lambda f, p: f.to_csv(p, index=False),
+           ".jsonl": lambda f, p: f.to_json(p, orient="records", lines=True),
+           ".parquet": lambda f, p: f.to_parquet(p, index=False)}
+
+
+def reviews(n: int = 240, offset: int = 0) -> pd.DataFrame:
+    """Reviews whose words give away their stars (1 to 3), every text distinct."""
+    words = {1: "awful broken poor", 2: "plain fine average", 3: "great superb lovely"}
+    return pd.DataFrame({"review": [f"{words[1 + i % 3]} item {offset + i}" for i in range(n)],
+                         "stars": [1 + i % 3 for i in range(n)]})
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory) -> Path:
+    """A from_pretrained directory: a tiny BERT's config and safetensors, a real tokenizer."""
+    import torch
+    from transformers import BertModel
+
+    from essential_sparsity.sources import load_tokenizer
+
+    tokenizer = load_tokenizer("minilm-l6")
+    torch.manual_seed(0)
+    model = BertModel(tiny_bert_config(vocab_size=len(tokenizer), max_position_embeddings=64))
+    path = tmp_path_factory.mktemp("catalog") / "my-encoder"
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def task_file(directory: Path, suffix: str, frame: pd.DataFrame | None = None,
+              stem: str = "reviews") -> Path:
+    """The reviews (or `frame`) as a file; a suffix with no writer gets CSV text."""
+    path = directory / f"{stem}{suffix}"
+    WRITERS.get(suffix, lambda f, p: p.write_text(f.to_csv(index=False)))(
+        reviews() if frame is None else frame, path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", list(WRITERS))
+def test_a_task_reads_the_same_from_every_file_format(tmp_path, suffix):
+    entry = {"files": {"train": str(task_file(tmp_path, suffix))}, "text": "review",
+             "label": "stars"}
+    task = catalog.load_task("reviews", entry)
+    assert task.label_names == ["1", "2", "3"]
+    assert task.fixed_test is None
+    expected = reviews()
+    assert task.examples["text"].tolist() == expected["review"].tolist()
+    assert task.examples["label"].tolist() == (expected["stars"] - 1).tolist()
+    assert set(task.examples["text_pair"]) == {""}
+
+
+def test_an_official_test_split_and_a_text_pair_are_kept(tmp_path):
+    train = reviews().assign(context="a review")
+    test = reviews(30, offset=1000).assign(context="another")
+    entry = {"files": {"train": str(task_file(tmp_path, ".csv", train)),
+                       "test": str(task_file(tmp_path, ".parquet", test, stem="test"))},
+             "text": "review", "text_pair": "context", "label": "stars"}
+    task = catalog.load_task("reviews", entry)
+    assert len(task.fixed_test) == 30
+    assert set(task.examples["text_pair"]) == {"a review"}
+    assert set(task.fixed_test["text_pair"]) == {"another"}
+
+
+def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None = None,
+                 tasks: list[str] | None = None) -> Path:
+    """The project's params.yaml on the smoke profile, with a catalog and the sources naming it."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["profile"] = "smoke"
+    raw["catalog"] = {"models": {}, "tasks": {}, **catalog_section}
+    raw["sources"]["models"] = models or ["minilm-l6"]
+    raw["sources"]["tasks"] = tasks or ["bbc-news"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def bad_task(tmp_path: Path, **entry) -> dict:
+    return {"tasks": {"reviews": {"text": "review", "label": "stars", **entry}}}
+
+
+BAD = {
+    "a path that does not exist": (
+        lambda t: bad_task(t, files={"train": str(t / "nowhere.csv")}), ["reviews"],
+        r"catalog\.tasks\.reviews: files\.train .*nowhere\.csv does not exist; fix the path"),
+    "a format not supported": (
+        lambda t: bad_task(t, files={"train": str(task_file(t, ".txt"))}), ["reviews"],
+        r"catalog\.tasks\.reviews: .*reviews\.txt is not a supported format \(supported: "
+        r"\.csv, .*\); convert it to one"),
+    "a named column missing": (
+        lambda t: bad_task(t, files={"train": str(task_file(t, ".csv"))}, text="body"),
+        ["reviews"], r"catalog\.tasks\.reviews: train has no column 'body' \(its columns: "
+        r"review, stars\); fix text"),
+    "a label column with one class": (
+        lambda t: bad_task(t, files={"train": str(task_file(
+            t, ".csv", reviews().assign(stars=5)))}), ["reviews"],
+        r"catalog\.tasks\.reviews: the label column 'stars' has one class \(5\); a classifier "
+        r"needs two or more"),
+    "a label column with missing values": (
+        lambda t: bad_task(t, files={"train": str(task_file(
+            t, ".parquet", reviews().astype({"stars": "float"}).assign(
+                stars=lambda f: f["stars"].where(f.index % 50 > 0))))}), ["reviews"],
+        r"catalog\.tasks\.reviews: the label column 'stars' of train has 5 missing values; "
+        r"fill or drop those rows"),
+    "an empty split": (
+        lambda t: bad_task(t, files={"train": str(task_file(t, ".csv")),
+                                        "test": str(task_file(t, ".csv", reviews().head(0),
+                                                              stem="test"))}),
+        ["reviews"], r"catalog\.tasks\.reviews: test has no rows; give it examples"),
+    "too few examples for the data section": (
+        lambda t: bad_task(t, files={"train": str(task_file(t, ".csv", reviews(60)))}),
+        ["reviews"], r"catalog\.tasks\.reviews: 60 usable examples cannot fill data\.train_size"),
+    "a hub data set not in the cache while offline": (
+        lambda t: bad_task(t, hub="someone/no-such-reviews"), ["reviews"],
+        r"catalog\.tasks\.reviews: data set someone/no-such-reviews is not in the Hugging Face "
+        r"cache and the hub is offline; .*\(hf download --repo-type dataset "
+        r"someone/no-such-reviews\)"),
+}
+BAD_MODELS = {
+    "a model path that does not exist": (
+        lambda t: {"models": {"mine": {"path": str(t / "nowhere")}}},
+        r"catalog\.models\.mine: path .*nowhere does not exist"),
+    "a model directory without config.json": (
+        lambda t: {"models": {"mine": {"path": str(t)}}},
+        r"catalog\.models\.mine: .* has no config\.json; point path at a directory that "
+        r"save_pretrained wrote"),
+    "an architecture with no known scope": (
+        lambda t: {"models": {"mine": {"path": str(gpt2_dir(t))}}},
+        r"catalog\.models\.mine: no pruning scope is defined for model_type 'gpt2' \(supported: "
+        r"bert, .*\)"),
+    "a hub model not in the cache while offline": (
+        lambda t: {"models": {"mine": {"hub": "someone/no-such-model"}}},
+        r"catalog\.models\.mine: hub model someone/no-such-model is not in the Hugging Face "
+        r"cache .*\(hf download someone/no-such-model\)"),
+}
+
+
+def gpt2_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "gpt2"
+    path.mkdir()
+    (path / "config.json").write_text('{"model_type": "gpt2"}')
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_bad_task_entry_stops_the_check_with_one_line(tmp_path, case):
+    make, tasks, line = BAD[case]
+    path = write_params(tmp_path, make(tmp_path), tasks=tasks)
+    with pytest.raises(ParamsError) as caught:
+        catalog.check(load_params(path))
+    assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
+
+
+@pytest.mark.parametrize("case", list(BAD_MODELS))
+def test_a_bad_model_entry_stops_the_check_with_one_line(tmp_path, case):
+    make, line = BAD_MODELS[case]
+    path = write_params(tmp_path, make(tmp_path), models=["mine"])
+    with pytest.raises(ParamsError) as caught:
+        catalog.check(load_params(path))
+    assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
+
+
+@pytest.mark.parametrize(("section", "names", "line"), [
+    ({}, {"tasks": ["reviews"]}, r"sources\.tasks has 'reviews', which is neither built in "
+     r"\(bbc-news, .*\) nor an entry of catalog\.tasks; add it under catalog\.tasks"),
+    ({"models": {"minilm-l6": {"path": "/x"}}}, {}, r"catalog\.models\.minilm-l6 has the name "
+     r"of a built-in model; rename the entry"),
+    ({"models": {"My_Encoder": {"path": "/x"}}}, {}, r"catalog\.models"),
+])
+def test_names_are_checked_when_params_load(tmp_path, section, names, line):
+    path = write_params(tmp_path, section, **names)
+    with pytest.raises(ParamsError, match=line):
+        load_params(path)
+
+
+def test_sources_lists_the_catalog_and_what_is_missing(tmp_path, encoder_dir):
+    section = {"models": {"my-encoder": {"path": str(encoder_dir)}},
+               **bad_task(tmp_path, files={"train": str(tmp_path / "gone.csv")})}
+    path = write_params(tmp_path, section)
+    listed = sh("essential-sparsity", "--params", str(path), "sources", cwd=tmp_path).stdout
+    assert re.search(rf"model +my-encoder +catalog {encoder_dir} +installed", listed), listed
+    assert re.search(r"task +reviews +catalog .*gone\.csv +MISSING: fix catalog\.tasks\.reviews"
+                     r"\.files", listed), listed
+
+
+def test_the_cli_and_snakemake_stop_on_a_bad_entry_before_any_job(tmp_path):
+    repo = smoke_repo(tmp_path / "repo")
+    params = write_params(tmp_path, bad_task(tmp_path, files={"train": str(tmp_path / "x.csv")}),
+                          tasks=["reviews"])
+    (repo / "params.yaml").write_text(params.read_text())
+    check = sh("essential-sparsity", "check", cwd=repo, check=False)
+    dry = sh("snakemake", "-n", cwd=repo, check=False)
+    for result in (check, dry):
+        assert result.returncode != 0
+        assert "catalog.tasks.reviews: files.train" in result.stderr, result.stderr
+    assert not (repo / "results").exists()
+
+
+@pytest.mark.slow
+def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encoder_dir):
+    """The README's promise: a local encoder and a task from each file format, named in
+    params.yaml alone, go through prune, fine-tune, the tables and Figure 2."""
+    repo = smoke_repo(tmp_path / "repo")
+    files = {suffix[1:]: task_file(tmp_path, suffix) for suffix in WRITERS}
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["catalog"] = {"models": {"my-encoder": {"path": str(encoder_dir)}},
+                      "tasks": {f"reviews-{name}": {"files": {"train": str(path)},
+                                                    "text": "review", "label": "stars"}
+                                for name, path in files.items()}}
+    raw["sources"] = {"models": ["my-encoder"], "tasks": [f"reviews-{n}" for n in files]}
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    set_profile(repo, "smoke")
+    sh(sys.executable, "-m", "essential_sparsity.worker", "snakemake", "--cores", "all", "fig02",
+       cwd=repo)
+    assert (repo / "reports/figures/fig02_drop_vs_sparsity.png").stat().st_size > 1000
+    essential = csv_dicts(repo / "results/tables/essential_sparsity.csv")
+    assert {(row["model"], row["task"]) for row in essential} == {
+        ("my-encoder", f"reviews-{name}") for name in files}
+    for name in files:
+        meta = yaml.safe_load((repo / f"results/data/reviews-{name}/meta.json").read_text())
+        assert meta["label_names"] == ["1", "2", "3"]
