@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import tiny_bert_config
+from hub_fixtures import GLUE_REPO, write_glue_snapshot
 from smoke import csv_dicts, set_profile, sh, smoke_repo
+from test_sources import use_cache
 
 from essential_sparsity import catalog
 from essential_sparsity.params import ParamsError, load_params
@@ -82,6 +84,18 @@ def test_an_official_test_split_and_a_text_pair_are_kept(tmp_path):
     assert len(task.fixed_test) == 30
     assert set(task.examples["text_pair"]) == {"a review"}
     assert set(task.fixed_test["text_pair"]) == {"another"}
+
+
+def test_a_hub_task_reads_its_folder_and_splits_from_the_offline_cache(tmp_path, monkeypatch):
+    """GLUE's RTE in the hub's cache layout, as a catalog entry would name it."""
+    write_glue_snapshot(tmp_path / "hub", tmp_path / "staging", tasks=("rte",))
+    use_cache(monkeypatch, tmp_path / "hub")
+    entry = {"hub": GLUE_REPO, "data_dir": "rte", "test_split": "validation",
+             "text": "sentence1", "text_pair": "sentence2", "label": "label"}
+    task = catalog.load_task("rte", entry)
+    assert (len(task.examples), len(task.fixed_test)) == (40, 24)
+    assert task.label_names == ["0", "1"]
+    assert (task.examples["text_pair"] != "").all()
 
 
 def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None = None,

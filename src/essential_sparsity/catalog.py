@@ -137,9 +137,14 @@ def _read(name: str, entry: dict, split: str) -> pd.DataFrame:
                                   f"({' '.join(str(exc).split())}); fix the file") from exc
         else:
             root = _hub_snapshot(name, entry["hub"])
-            found = datasets.load_dataset(root, entry.get("config"),
-                                          split=entry.get(f"{split}_split", split),
-                                          cache_dir=cache)
+            try:
+                found = datasets.load_dataset(root, data_dir=entry.get("data_dir"),
+                                              split=entry.get(f"{split}_split", split),
+                                              cache_dir=cache)
+            except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as exc:
+                raise SourceError(f"catalog.tasks.{name}: {entry['hub']} cannot be read "
+                                  f"({' '.join(str(exc).split())}); fix data_dir or "
+                                  f"{split}_split") from exc
         return found.to_pandas()
 
 
