@@ -56,8 +56,12 @@ def test_a_job_runs_its_stage_and_the_library_under_it_never_the_shared_modules(
 
 def planned_jobs() -> list[dict]:
     """Every job of the default profile's full build: its rule, inputs and outputs."""
-    out = subprocess.run([str(BIN / "snakemake"), "-n", "--forceall"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    run = subprocess.run([str(BIN / "snakemake"), "-n", "--forceall"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    out = run.stdout
+    # a rule whose input function fails for a file it was only a candidate for is skipped with
+    # a printed exception: the DAG is right, but every dry run shows hundreds of them
+    assert "Exception" not in out + run.stderr
     jobs = []
     for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", out):
         rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)

@@ -105,7 +105,7 @@ rule split_catalog_task:
         data=config["data"],
         entry=lambda wildcards: CATALOG_TASKS[wildcards.task],
     wildcard_constraints:
-        task="|".join(CATALOG_TASKS),
+        task="|".join(CATALOG_TASKS) or "(?!)",  # no catalog task: a pattern matching none
     conda:
         ENV
     log:
