@@ -253,5 +253,6 @@ def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encod
     assert {(row["model"], row["task"]) for row in essential} == {
         ("my-encoder", f"reviews-{name}") for name in files}
     for name in files:
+        assert (repo / f"results/benchmarks/split_catalog_task/reviews-{name}.tsv").is_file()
         meta = yaml.safe_load((repo / f"results/data/reviews-{name}/meta.json").read_text())
         assert meta["label_names"] == ["1", "2", "3"]

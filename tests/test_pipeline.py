@@ -27,13 +27,17 @@ FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig03_vision_drop_
 TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "fig01_mask",
                 "corpus", "llm", "pretrain", "vision", "arithmetic",
                 *(name.split("_")[0] for name in FIGURES)}
+# Rules the smoke profile has no job for: a catalog task's split runs only when params.yaml's
+# catalog has tasks (test_catalog.py builds Figure 2 from three).
+NO_SMOKE_JOB = {"split_catalog_task"}
 
 pytestmark = pytest.mark.slow
 PROFILE_NOTICE = "Using workflow specific profile"  # Snakemake's, before it reads the Snakefile
 
 
 def test_every_rule_ran_and_every_output_is_complete(built):
-    rules = set(sh("snakemake", "--list-rules", cwd=built).stdout.split()) - TARGET_RULES
+    rules = set(sh("snakemake", "--list-rules", cwd=built).stdout.split()) - TARGET_RULES - \
+        NO_SMOKE_JOB
     summary = sh("snakemake", "--summary", "--cores", "1", cwd=built).stdout.splitlines()
     rows = [line.split("\t") for line in summary[1:] if line.strip()]
     assert {row[2] for row in rows} == rules
