@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # pandas and datasets are imported where data is read
 
 # file suffix -> the `datasets` builder that reads it
 FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-SPLITS = ("train", "test")
 
 
 def user_models(params: dict) -> dict[str, dict]:
@@ -39,6 +38,12 @@ def user_tasks(params: dict) -> dict[str, dict]:
 def model_location(entry: dict) -> str:
     """What `from_pretrained` is given: the entry's directory or hub repository id."""
     return entry.get("path") or entry["hub"]
+
+
+def location(params: dict, model: str) -> str | None:
+    """A catalog model's location, handed to its jobs as --location; None for a built-in one."""
+    entry = user_models(params).get(model)
+    return model_location(entry) if entry else None
 
 
 def config_path(entry: dict) -> Path | None:
@@ -130,6 +135,7 @@ def _read(name: str, entry: dict, split: str) -> pd.DataFrame:
                 found = datasets.load_dataset(builder, data_files={split: str(path)},
                                               split=split, cache_dir=cache)
             except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as exc:
+                # datasets refuses a split without rows, in these words
                 if path.stat().st_size == 0 or "corresponds to no data" in str(exc):
                     raise SourceError(f"catalog.tasks.{name}: {split} has no rows; give it "
                                       f"examples") from exc
@@ -169,9 +175,9 @@ def _columns(name: str, entry: dict, raw: pd.DataFrame, split: str) -> pd.DataFr
 def load_task(name: str, entry: dict) -> TaskData:
     """All labelled examples of a task entry, in file order, and its official test split if it
     names one. Labels are numbered in sorted order of their values."""
+    official_test = "test_split" in entry or "test" in entry.get("files", {})
     frames = {split: _columns(name, entry, _read(name, entry, split), split)
-              for split in SPLITS if split == "train" or f"{split}_split" in entry
-              or split in entry.get("files", {})}
+              for split in (["train", "test"] if official_test else ["train"])}
     values = sorted(set().union(*(set(f["label"]) for f in frames.values())))
     if len(values) < 2:
         raise SourceError(f"catalog.tasks.{name}: the label column {entry['label']!r} has one "

@@ -324,8 +324,17 @@ def _model_input_sizes(params: dict, model: str) -> dict[str, int] | None:
     entry = params["catalog"]["models"].get(model) or {**MODELS, **CAUSAL_LMS}.get(model, {})
     try:
         path = _config_path(entry)
-        config = json.loads(path.read_text()) if path else None
-    except (SourceError, OSError, ValueError):
+    except SourceError:
+        return None
+    return _input_sizes(path) if path else None
+
+
+@functools.cache
+def _input_sizes(config_file: Path) -> dict[str, int] | None:
+    """Read once per process: every profile of params.yaml is checked, by every job."""
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError):
         return None
     if not isinstance(config, dict) or "hidden_size" not in config:
         return None

@@ -46,7 +46,8 @@ if _overrides:
              f"knob lives in {PARAMS_FILE}")
 try:
     config = load_params(PARAMS_FILE, config.get("profile"))
-    catalog.check(config)  # the catalog's files, columns and models, before any job
+    if workflow.is_main_process:  # not again in each cluster job's own Snakemake
+        catalog.check(config)  # the catalog's files, columns and models, before any job
 except ParamsError as exc:
     sys.exit(str(exc))
 
@@ -65,7 +66,6 @@ ENV = "../envs/pipeline.yaml"
 
 MODELS = config["sources"]["models"]
 TASKS = config["sources"]["tasks"]
-CATALOG_MODELS = catalog.user_models(config)
 CATALOG_TASKS = catalog.user_tasks(config)
 METHODS = config["prune"]["methods"]
 SPARSITIES = [format_sparsity(s) for s in config["prune"]["sparsities"]]
@@ -174,8 +174,8 @@ def model_location(wildcards):
     run = pretraining_run(wildcards.model)
     if run:
         return f"--location {run[0]}/step-{run[1]}"
-    entry = CATALOG_MODELS.get(wildcards.model)
-    return f"--location {shlex.quote(catalog.model_location(entry))}" if entry else ""
+    where = catalog.location(config, wildcards.model)
+    return f"--location {shlex.quote(where)}" if where else ""
 
 
 def task_data(wildcards):

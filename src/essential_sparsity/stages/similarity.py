@@ -25,9 +25,8 @@ def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Pa
     omp_methods = [m for m in params["prune"]["methods"] if m.startswith("omp-")]
     for model in sorted({model for model, _ in found}):
         at = sorted(s for m, s in found if m == model)
-        entry = catalog.user_models(params).get(model)
-        location = catalog.model_location(entry) if entry else None
-        weights = scope_weights(sources.load_encoder(model, location), params["prune"]["scope"])
+        encoder = sources.load_encoder(model, catalog.location(params, model))
+        weights = scope_weights(encoder, params["prune"]["scope"])
         omp = {method: masks.grid_masks(weights, at, method) for method in omp_methods}
         for sparsity in at:
             lth = {task: masks.load_mask(path) for task, path in found[(model, sparsity)].items()}
