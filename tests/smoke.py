@@ -99,7 +99,8 @@ def running_finetune_job(repo: Path, build: subprocess.Popen, timeout: float = 9
 
 
 # Polling every 2 s suits a one-node test cluster; a real cluster keeps the plugin's default.
-SLURM = ("snakemake", "--workflow-profile", "workflow/profiles/slurm",
+SLURM = (sys.executable, str(ROOT / "tests" / "snakemake_polling_often.py"),
+         "--workflow-profile", "workflow/profiles/slurm",
          "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2")
 
 
