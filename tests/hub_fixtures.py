@@ -36,11 +36,15 @@ WORDS = [
 ]
 VOCAB = [*SPECIAL, *WORDS, "##s", "##ed", "##ing", ".", ",", "!"]
 
-# GLUE tasks: columns in the hub's parquet files and the splits written, with their row counts.
+# GLUE tasks: columns in the hub's parquet files, the splits written with their row counts, and
+# the class names the files declare (the label column is a `datasets` ClassLabel, as on the hub).
 GLUE_FIXTURE = {
-    "rte": (("sentence1", "sentence2"), {"train": 40, "validation": 24, "test": 12}, 2),
-    "sst2": (("sentence",), {"train": 40, "validation": 24, "test": 12}, 2),
-    "mnli": (("premise", "hypothesis"), {"train": 45, "validation_matched": 30}, 3),
+    "rte": (("sentence1", "sentence2"), {"train": 40, "validation": 24, "test": 12},
+            ["entailment", "not_entailment"]),
+    "sst2": (("sentence",), {"train": 40, "validation": 24, "test": 12},
+             ["negative", "positive"]),
+    "mnli": (("premise", "hypothesis"), {"train": 45, "validation_matched": 30},
+             ["entailment", "neutral", "contradiction"]),
 }
 
 
@@ -120,14 +124,21 @@ def glue_frame(columns: tuple[str, ...], rows: int, n_labels: int, test: bool,
 
 
 def write_glue_snapshot(cache: Path, staging: Path, tasks=tuple(GLUE_FIXTURE)) -> None:
+    import datasets
+
     for task in tasks:
-        columns, splits, n_labels = GLUE_FIXTURE[task]
+        columns, splits, names = GLUE_FIXTURE[task]
+        features = datasets.Features({**{c: datasets.Value("string") for c in columns},
+                                      "label": datasets.ClassLabel(names=names),
+                                      "idx": datasets.Value("int32")})
         (staging / task).mkdir(parents=True)
         start = 0
         for split, rows in splits.items():
-            frame = glue_frame(columns, rows, n_labels, test=split == "test", start=start)
+            frame = glue_frame(columns, rows, len(names), test=split == "test", start=start)
             start += rows
-            frame.to_parquet(staging / task / f"{split}-00000-of-00001.parquet", index=False)
+            datasets.Dataset.from_pandas(frame, features=features, preserve_index=False
+                                         ).to_parquet(staging / task
+                                                      / f"{split}-00000-of-00001.parquet")
     add_snapshot(cache, GLUE_REPO, "dataset", GLUE_COMMIT, staging)
 
 

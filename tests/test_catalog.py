@@ -21,6 +21,7 @@ from test_sources import use_cache
 
 from essential_sparsity import catalog
 from essential_sparsity.params import ParamsError, load_params
+from essential_sparsity.sources import SourceError
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = {".csv": lambda f, p: f.to_csv(p, index=False),
@@ -94,8 +95,10 @@ def test_a_hub_task_reads_its_folder_and_splits_from_the_offline_cache(tmp_path,
              "text": "sentence1", "text_pair": "sentence2", "label": "label"}
     task = catalog.load_task("rte", entry)
     assert (len(task.examples), len(task.fixed_test)) == (40, 24)
-    assert task.label_names == ["0", "1"]
+    assert task.label_names == ["entailment", "not_entailment"]  # the files' ClassLabel
     assert (task.examples["text_pair"] != "").all()
+    with pytest.raises(SourceError, match=r"catalog\.tasks\.rte: test has no labelled rows"):
+        catalog.load_task("rte", {**entry, "test_split": "test"})  # labels -1, as on GLUE
 
 
 def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None = None,

@@ -115,9 +115,11 @@ def _hub_snapshot(name: str, repo: str) -> str:
                           f"(hf download --repo-type dataset {repo})") from exc
 
 
-def _read(name: str, entry: dict, split: str) -> pd.DataFrame:
+def _read(name: str, entry: dict, split: str) -> tuple[pd.DataFrame, list[str] | None]:
     """One split of a task entry as a frame of its own columns, read by `datasets` (into a
-    scratch cache: nothing is left under ~/.cache)."""
+    scratch cache: nothing is left under ~/.cache), and the names of its classes when the data
+    set declares them (a hub data set's ClassLabel: its labels are their indices, -1 where a
+    split's labels are hidden, as on GLUE's test split; those rows are dropped)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -151,7 +153,11 @@ def _read(name: str, entry: dict, split: str) -> pd.DataFrame:
                 raise SourceError(f"catalog.tasks.{name}: {entry['hub']} cannot be read "
                                   f"({' '.join(str(exc).split())}); fix data_dir or "
                                   f"{split}_split") from exc
-        return found.to_pandas()
+        frame = found.to_pandas()  # while the cache holds the table's files
+    feature = found.features.get(entry["label"])
+    if not isinstance(feature, datasets.ClassLabel):
+        return frame, None
+    return frame[frame[entry["label"]] >= 0].reset_index(drop=True), feature.names
 
 
 def _columns(name: str, entry: dict, raw: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -174,17 +180,25 @@ def _columns(name: str, entry: dict, raw: pd.DataFrame, split: str) -> pd.DataFr
 
 def load_task(name: str, entry: dict) -> TaskData:
     """All labelled examples of a task entry, in file order, and its official test split if it
-    names one. Labels are numbered in sorted order of their values."""
+    names one. Labels are numbered as the data set declares its classes, else in sorted order of
+    their values."""
     official_test = "test_split" in entry or "test" in entry.get("files", {})
-    frames = {split: _columns(name, entry, _read(name, entry, split), split)
-              for split in (["train", "test"] if official_test else ["train"])}
-    values = sorted(set().union(*(set(f["label"]) for f in frames.values())))
-    if len(values) < 2:
+    frames = {}
+    for split in ["train", "test"] if official_test else ["train"]:
+        raw, declared = _read(name, entry, split)
+        if raw.empty:
+            raise SourceError(f"catalog.tasks.{name}: {split} has no labelled rows; name a split "
+                              f"with labels")
+        frames[split] = _columns(name, entry, raw, split)
+    found = sorted(set().union(*(set(f["label"]) for f in frames.values())))
+    if len(found) < 2:
         raise SourceError(f"catalog.tasks.{name}: the label column {entry['label']!r} has one "
-                          f"class ({values[0]!r}); a classifier needs two or more")
+                          f"class ({found[0]!r}); a classifier needs two or more")
+    values = list(range(len(declared))) if declared else found
     number = {value: index for index, value in enumerate(values)}
     frames = {split: f.assign(label=f["label"].map(number)) for split, f in frames.items()}
-    return TaskData(frames["train"], [str(v) for v in values], fixed_test=frames.get("test"))
+    return TaskData(frames["train"], declared or [str(v) for v in values],
+                    fixed_test=frames.get("test"))
 
 
 def check(params: dict) -> None:
