@@ -166,3 +166,24 @@ def test_cosine_of_overlapping_masks():
     a = {"w": torch.tensor([True, True, False, False])}
     b = {"w": torch.tensor([True, False, True, True])}
     assert masks.cosine_similarity(a, b) == pytest.approx(1 / math.sqrt(2 * 3))
+
+
+def test_pruned_density_is_the_share_pruned_in_each_block():
+    keep = torch.ones(8, 12, dtype=torch.bool)
+    keep[:, :6] = False  # the left half pruned
+    keep[0, 6] = False  # and one weight of the top right block's 24
+    density = masks.pruned_density(keep, cells=2)
+    assert density.tolist() == [[1.0, pytest.approx(1 / 24)], [1.0, 0.0]]
+    assert masks.pruned_density(keep, cells=100).shape == keep.shape  # no finer than one weight
+    assert torch.equal(masks.pruned_density(keep, cells=100), (~keep).float())
+
+
+@PROPERTY
+@given(mask_dicts(), st.integers(1, 6))
+def test_pruned_density_keeps_the_share_pruned_when_blocks_divide_the_matrix(mask, cells):
+    for keep in mask.values():
+        rows, cols = keep.shape
+        if rows % min(cells, rows) == 0 and cols % min(cells, cols) == 0:
+            density = masks.pruned_density(keep, cells)
+            assert float(density.mean()) == pytest.approx(float((~keep).float().mean()))
+            assert 0 <= float(density.min()) <= float(density.max()) <= 1
