@@ -39,44 +39,22 @@ def params():
     return load_params(ROOT / "params.yaml", "smoke")
 
 
-def needs_the_smoke_builds(item: pytest.Item) -> bool:
-    return "smoke_builds" in item.fixturenames
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests of the smoke builds run last, in their order, so that the build through Slurm,
-    started with the session, runs beside every other test."""
-    items.sort(key=needs_the_smoke_builds)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def slurm_build(request, tmp_path_factory):
-    """The smoke profile through the Slurm profile, started with the session when a test needs
-    it. Its jobs spend much of their life waiting on the scheduler, and the other tests fill
-    that time (before this, the two smoke builds left both cores idle for minutes)."""
-    if not any(map(needs_the_smoke_builds, request.session.items)):
-        yield None
-        return
-    from smoke import smoke_repo, start_slurm_build
-
-    repo = smoke_repo(tmp_path_factory.mktemp("slurm") / "repo")
-    build = start_slurm_build(repo)
-    yield repo, build
-    if build.poll() is None:
-        build.terminate()  # Snakemake cancels its Slurm jobs
-        build.wait()
-
-
 @pytest.fixture(scope="session")
-def smoke_builds(slurm_build, tmp_path_factory) -> dict:
-    """The smoke profile built twice: through Slurm without a break (started with the session),
-    and by the README's `make figures`, killed while a fine-tuning job ran and started again.
-    The repositories, and the killed job's run."""
-    from smoke import finished, killed_and_resumed_build, smoke_repo
+def smoke_builds(tmp_path_factory) -> dict:
+    """The smoke profile built twice, side by side (several minutes on 2 cores): by the README's
+    `make figures`, killed while a fine-tuning job ran and started again, and through the Slurm
+    profile without a break. The repositories, and the killed job's run."""
+    from smoke import finished, killed_and_resumed_build, smoke_repo, start_slurm_build
 
-    slurm, through_slurm = slurm_build
-    repo = smoke_repo(tmp_path_factory.mktemp("built") / "repo")
-    killed = killed_and_resumed_build(repo)
+    slurm = smoke_repo(tmp_path_factory.mktemp("slurm") / "repo")
+    through_slurm = start_slurm_build(slurm)
+    try:
+        repo = smoke_repo(tmp_path_factory.mktemp("built") / "repo")
+        killed = killed_and_resumed_build(repo)
+    except BaseException:
+        through_slurm.terminate()  # Snakemake cancels its Slurm jobs
+        through_slurm.wait()
+        raise
     finished(through_slurm, slurm)
     return {"repo": repo, "killed": killed, "slurm": slurm}
 

@@ -2,9 +2,9 @@
 
 The local build is the README's first command, `make figures`, killed while a fine-tuning job runs
 and started again: every test of the built pipeline therefore also checks that a resumed build is
-a complete one. A second, uninterrupted build runs through the Slurm profile from the start of
-the test session (its jobs spend much of their life waiting on the scheduler, which the other
-tests and the local build fill) and is compared with the first in test_build_through_slurm.py.
+a complete one. A second, uninterrupted build runs through the Slurm profile at the same time (its
+jobs spend much of their life waiting on the scheduler, which the local build's fill) and is
+compared with the first in test_build_through_slurm.py.
 """
 
 from __future__ import annotations
