@@ -24,7 +24,7 @@ SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 figures: setup
 	@$(MAKE) --no-print-directory unlock-stale
-	python -m essential_sparsity.worker python -m essential_sparsity.progress snakemake --cores all
+	python -m essential_sparsity.cli.worker python -m essential_sparsity.cli.progress snakemake --cores all
 	dvc commit --force --no-relink --quiet
 	@echo "figures: $$(ls reports/figures/*.png | tr '\n' ' ')"
 	@echo "the report (every figure and the paper's claims): $(abspath reports/index.html)"

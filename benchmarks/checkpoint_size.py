@@ -24,8 +24,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from essential_sparsity import masks, sources
-from essential_sparsity.scope import COMPONENTS, scope_weights
+from essential_sparsity.catalog import sources
+from essential_sparsity.pruning import masks
+from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
 
 MODEL = "minilm-l6"
 SPARSITIES = [0.0, 0.2, 0.5, 0.7, 0.9]

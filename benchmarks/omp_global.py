@@ -20,7 +20,7 @@ from benchmarks.common import (
     reset_peak_rss,
     shaped_weights,
 )
-from essential_sparsity import masks
+from essential_sparsity.pruning import masks
 
 SPARSITY = 0.5
 GRID = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from essential_sparsity.io import atomic_path
+from essential_sparsity.records.io import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "benchmarks.md"

@@ -19,9 +19,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import median_seconds
-from essential_sparsity import finetune, masks, sources
-from essential_sparsity.params import finetune_settings, load_params
-from essential_sparsity.scope import scope_weights
+from essential_sparsity.catalog import sources
+from essential_sparsity.config.params import finetune_settings, load_params
+from essential_sparsity.pruning import masks
+from essential_sparsity.pruning.scope import scope_weights
+from essential_sparsity.training import finetune
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "minilm-l6"

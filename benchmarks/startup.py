@@ -7,7 +7,7 @@ first cell running (the cell writes the clock): process start-up, params validat
 and the kernel's start. Each a fresh process, median of several runs.
 
 A tensor job pays torch's and transformers' imports unless the build's warm worker
-(`essential_sparsity.worker`, which `make figures` starts) runs it: a whole prune job (load the
+(`essential_sparsity.cli.worker`, which `make figures` starts) runs it: a whole prune job (load the
 packaged MiniLM, one OMP mask) is timed both ways.
 
     python -m benchmarks.startup
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from essential_sparsity.worker import WORKER
+from essential_sparsity.cli.worker import WORKER
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -70,7 +70,7 @@ def prune_job(work: Path, env: dict[str, str]) -> float:
 def warm_worker(work: Path) -> tuple[subprocess.Popen, dict[str, str]]:
     """A worker server, ready (its imports done), and the environment that sends jobs to it."""
     path = work / "worker.sock"
-    server = subprocess.Popen([sys.executable, "-m", "essential_sparsity.worker", "--serve",
+    server = subprocess.Popen([sys.executable, "-m", "essential_sparsity.cli.worker", "--serve",
                                str(path)], env=ENV)
     env = {**ENV, WORKER: str(path)}
     prune_job(work, env)  # waits for the imports
@@ -80,7 +80,7 @@ def warm_worker(work: Path) -> tuple[subprocess.Popen, dict[str, str]]:
 def torch_free(command: str) -> bool:
     """Whether a subcommand's process finishes without importing torch or transformers."""
     probe = ("import sys, runpy; sys.argv = ['essential-sparsity', *sys.argv[1:]]\n"
-             "try:\n    runpy.run_module('essential_sparsity.cli', run_name='__main__')\n"
+             "try:\n    runpy.run_module('essential_sparsity.cli.commands', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
              "print(any(m in sys.modules for m in ('torch', 'transformers')))")
     out = subprocess.run([sys.executable, "-c", probe, *CLI[1:], command], cwd=ROOT, env=ENV,

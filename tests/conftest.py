@@ -34,7 +34,7 @@ def tiny_bert():
 
 @pytest.fixture
 def params():
-    from essential_sparsity.params import load_params
+    from essential_sparsity.config.params import load_params
 
     return load_params(ROOT / "params.yaml", "smoke")
 

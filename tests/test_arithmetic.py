@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import use_cache
 
-from essential_sparsity import arithmetic, math_hub, tables
-from essential_sparsity.io import ArtefactError
-from essential_sparsity.params import ParamsError, finetune_settings, load_params, resolve
+from essential_sparsity.config.params import ParamsError, finetune_settings, load_params, resolve
+from essential_sparsity.data import arithmetic, math_hub
+from essential_sparsity.evaluation import tables
+from essential_sparsity.records.io import ArtefactError
 from essential_sparsity.stages.split import split_task
 
 
@@ -140,7 +141,7 @@ def test_the_tables_name_each_dataset_and_flag_the_stand_ins(tmp_path):
 
 
 def test_the_sources_listing_names_every_arithmetic_task(capsys):
-    from essential_sparsity.cli import main
+    from essential_sparsity.cli.commands import main
 
     assert main(["--params", "params.yaml", "sources"]) == 0
     listed = [line.split() for line in capsys.readouterr().out.splitlines()]

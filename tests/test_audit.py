@@ -14,12 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from essential_sparsity import evaluate, masks, provenance
-from essential_sparsity.audit import audit, claim_problems
-from essential_sparsity.cli import main
-from essential_sparsity.io import write_csv, write_json, write_tensors
-from essential_sparsity.params import load_params
-from essential_sparsity.scope import scope_weights
+from essential_sparsity.cli.commands import main
+from essential_sparsity.config.params import load_params
+from essential_sparsity.evaluation import curves
+from essential_sparsity.pruning import masks
+from essential_sparsity.pruning.scope import scope_weights
+from essential_sparsity.records import provenance
+from essential_sparsity.records.audit import audit, claim_problems
+from essential_sparsity.records.io import write_csv, write_json, write_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITIES = [0.0, 0.5, 0.7]
@@ -52,7 +54,7 @@ def built(tmp_path, tiny_bert) -> Path:
               "mask": str(mask_path(tmp_path, "omp-global", 0.5).relative_to(tmp_path))}
     write_json(run / "metrics.json", record)
     write_csv(tmp_path / "results" / "tables" / "finetune_runs.csv",
-              evaluate.runs_table([run / "metrics.json"]))
+              curves.runs_table([run / "metrics.json"]))
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     record_everything(tmp_path)
     return tmp_path
@@ -170,9 +172,9 @@ def test_each_runs_table_answers_for_its_own_tasks(built):
     other.parent.mkdir(parents=True)
     other.write_text(json.dumps({**json.loads(run.read_text()), "task": "arith-one-step"}))
     table = built / "results" / "tables" / "arithmetic_runs.csv"
-    write_csv(table, evaluate.runs_table([other]))
+    write_csv(table, curves.runs_table([other]))
     assert claim_problems(built) == []
-    write_csv(table, evaluate.runs_table([other]).iloc[:0])
+    write_csv(table, curves.runs_table([other]).iloc[:0])
     assert claim_problems(built) == [f"{table}: lacks the run {other}"]
 
 

@@ -29,11 +29,12 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from essential_sparsity import masks, provenance
-from essential_sparsity.cli import main
-from essential_sparsity.io import ArtefactError, read_json
-from essential_sparsity.params import TASK_EXAMPLES, load_params
-from essential_sparsity.sources import SourceError, load_causal_lm, load_encoder
+from essential_sparsity.catalog.sources import SourceError, load_causal_lm, load_encoder
+from essential_sparsity.cli.commands import main
+from essential_sparsity.config.params import TASK_EXAMPLES, load_params
+from essential_sparsity.pruning import masks
+from essential_sparsity.records import provenance
+from essential_sparsity.records.io import ArtefactError, read_json
 from essential_sparsity.stages import lth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -480,14 +481,15 @@ def test_a_pickle_only_causal_lm_is_refused_in_one_line(tmp_path):
 def test_the_split_check_counts_the_packaged_tasks_as_their_loaders_do():
     """The split check's counts of the packaged tasks are what their loaders give, stripped and
     deduplicated (data.min_chars 0)."""
-    from essential_sparsity import data, images, sources
+    from essential_sparsity.catalog import sources
+    from essential_sparsity.data import images, splitting
 
     for task in ("bbc-news", "tweet-sentiment"):
         examples = sources.load_task(task).examples
-        assert TASK_EXAMPLES[task] == (len(data.clean(examples, 0)), False)
+        assert TASK_EXAMPLES[task] == (len(splitting.clean(examples, 0)), False)
     for task in ("digits", "fashion-mnist-04", "fashion-mnist-59"):
         source = images.load_image_task(task)
-        assert TASK_EXAMPLES[task] == (len(data.unique_images(source.images)),
+        assert TASK_EXAMPLES[task] == (len(splitting.unique_images(source.images)),
                                        source.fixed_test is not None)
 
 

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from smoke import sh
 
-from essential_sparsity.cli import TENSOR_COMMANDS
-from essential_sparsity.provenance import record_path
+from essential_sparsity.cli.commands import TENSOR_COMMANDS
+from essential_sparsity.records.provenance import record_path
 
 pytestmark = pytest.mark.slow
 

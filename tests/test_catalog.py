@@ -19,9 +19,9 @@ from hub_fixtures import GLUE_REPO, write_glue_snapshot
 from smoke import csv_dicts, set_profile, sh, smoke_repo
 from test_sources import use_cache
 
-from essential_sparsity import catalog
-from essential_sparsity.params import ParamsError, load_params
-from essential_sparsity.sources import SourceError
+from essential_sparsity.catalog import entries
+from essential_sparsity.catalog.sources import SourceError
+from essential_sparsity.config.params import ParamsError, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = {".csv": lambda f, p: f.to_csv(p, index=False),
@@ -42,7 +42,7 @@ def encoder_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import BertModel
 
-    from essential_sparsity.sources import load_tokenizer
+    from essential_sparsity.catalog.sources import load_tokenizer
 
     tokenizer = load_tokenizer("minilm-l6")
     torch.manual_seed(0)
@@ -66,7 +66,7 @@ def task_file(directory: Path, suffix: str, frame: pd.DataFrame | None = None,
 def test_a_task_reads_the_same_from_every_file_format(tmp_path, suffix):
     entry = {"files": {"train": str(task_file(tmp_path, suffix))}, "text": "review",
              "label": "stars"}
-    task = catalog.load_task("reviews", entry)
+    task = entries.load_task("reviews", entry)
     assert task.label_names == ["1", "2", "3"]
     assert task.fixed_test is None
     expected = reviews()
@@ -81,7 +81,7 @@ def test_an_official_test_split_and_a_text_pair_are_kept(tmp_path):
     entry = {"files": {"train": str(task_file(tmp_path, ".csv", train)),
                        "test": str(task_file(tmp_path, ".parquet", test, stem="test"))},
              "text": "review", "text_pair": "context", "label": "stars"}
-    task = catalog.load_task("reviews", entry)
+    task = entries.load_task("reviews", entry)
     assert len(task.fixed_test) == 30
     assert set(task.examples["text_pair"]) == {"a review"}
     assert set(task.fixed_test["text_pair"]) == {"another"}
@@ -93,12 +93,12 @@ def test_a_hub_task_reads_its_folder_and_splits_from_the_offline_cache(tmp_path,
     use_cache(monkeypatch, tmp_path / "hub")
     entry = {"hub": GLUE_REPO, "data_dir": "rte", "test_split": "validation",
              "text": "sentence1", "text_pair": "sentence2", "label": "label"}
-    task = catalog.load_task("rte", entry)
+    task = entries.load_task("rte", entry)
     assert (len(task.examples), len(task.fixed_test)) == (40, 24)
     assert task.label_names == ["entailment", "not_entailment"]  # the files' ClassLabel
     assert (task.examples["text_pair"] != "").all()
     with pytest.raises(SourceError, match=r"catalog\.tasks\.rte: test has no labelled rows"):
-        catalog.load_task("rte", {**entry, "test_split": "test"})  # labels -1, as on GLUE
+        entries.load_task("rte", {**entry, "test_split": "test"})  # labels -1, as on GLUE
 
 
 def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None = None,
@@ -186,7 +186,7 @@ def test_a_bad_task_entry_stops_the_check_with_one_line(tmp_path, case):
     make, tasks, line = BAD[case]
     path = write_params(tmp_path, make(tmp_path), tasks=tasks)
     with pytest.raises(ParamsError) as caught:
-        catalog.check(load_params(path))
+        entries.check(load_params(path))
     assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
 
 
@@ -195,7 +195,7 @@ def test_a_bad_model_entry_stops_the_check_with_one_line(tmp_path, case):
     make, line = BAD_MODELS[case]
     path = write_params(tmp_path, make(tmp_path), models=["mine"])
     with pytest.raises(ParamsError) as caught:
-        catalog.check(load_params(path))
+        entries.check(load_params(path))
     assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
 
 
@@ -249,8 +249,8 @@ def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encod
     raw["sources"] = {"models": ["my-encoder"], "tasks": [f"reviews-{n}" for n in files]}
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     set_profile(repo, "smoke")
-    sh(sys.executable, "-m", "essential_sparsity.worker", "snakemake", "--cores", "all", "fig02",
-       cwd=repo)
+    sh(sys.executable, "-m", "essential_sparsity.cli.worker", "snakemake", "--cores", "all",
+       "fig02", cwd=repo)
     assert (repo / "reports/figures/fig02_drop_vs_sparsity.png").stat().st_size > 1000
     essential = csv_dicts(repo / "results/tables/essential_sparsity.csv")
     assert {(row["model"], row["task"]) for row in essential} == {

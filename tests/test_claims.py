@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from essential_sparsity import claims
-from essential_sparsity.params import ParamsError
+from essential_sparsity.config.params import ParamsError
+from essential_sparsity.evaluation import claims
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from essential_sparsity import evaluate
-from essential_sparsity.cli import main
-from essential_sparsity.evaluate import RUN_COLUMNS
+from essential_sparsity.cli.commands import main
+from essential_sparsity.evaluation import curves
+from essential_sparsity.evaluation.curves import RUN_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {"bbc-news": [92.0, 91.7, 91.2, 84.3], "tweet-sentiment": [70.0, 69.5, 65.1, 55.4]}
@@ -35,11 +35,11 @@ def fake_build(root: Path) -> Path:
          "test_examples": 1000, "steps": 64, "wall_time_s": 10.0 + s, "scope_sparsity": s}
         for task, values in TASKS.items() for s, v in zip(SPARSITIES, values, strict=True)],
         columns=[*RUN_COLUMNS, "wall_time_s"])  # builds before issue 23 have the times
-    drops = evaluate.drop_table(runs)
+    drops = curves.drop_table(runs)
     tables = root / "results" / "tables"
     write(tables / "finetune_runs.csv", runs)
     write(tables / "drop_vs_sparsity.csv", drops)
-    write(tables / "essential_sparsity.csv", evaluate.essential_sparsity(drops, 1.0))
+    write(tables / "essential_sparsity.csv", curves.essential_sparsity(drops, 1.0))
     write(tables / "mask_similarity.csv", pd.DataFrame(
         [{"model": "minilm-l6", "sparsity": 0.4, "pair": "lth-vs-omp", "task": "bbc-news",
           "other": "omp-global", "cosine": 0.812345, "random_expectation": 0.6}]))

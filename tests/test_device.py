@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_vision import digits, tiny_settings
 
-from essential_sparsity import device, finetune, vision_pretrain
+from essential_sparsity.training import device, finetune, vision_pretrain
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible")
 

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from essential_sparsity import cli, headline
-from essential_sparsity.provenance import dvc_md5, dvc_outs, md5
+from essential_sparsity.cli import commands
+from essential_sparsity.records import headline
+from essential_sparsity.records.provenance import dvc_md5, dvc_outs, md5
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -70,7 +71,7 @@ def check_command(words: list[str], dry_run: bool = True) -> None:
         from dvc.cli.parser import get_main_parser
         get_main_parser().parse_args(args)
     elif program == "essential-sparsity":
-        cli.parser().parse_args(args)
+        commands.parser().parse_args(args)
     elif program == "make":
         run = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode == 0, (words, run.stderr)
@@ -122,8 +123,8 @@ def test_every_named_path_exists_or_is_built(page):
 
 
 def test_named_paths_are_recognised():
-    assert named_paths("`src/essential_sparsity/masks.py`, `results/masks/{model}/x`, "
-                       "`org/repo`, `a.py`") == {"src/essential_sparsity/masks.py",
+    assert named_paths("`src/essential_sparsity/pruning/masks.py`, `results/masks/{model}/x`, "
+                       "`org/repo`, `a.py`") == {"src/essential_sparsity/pruning/masks.py",
                                                   "results/masks"}
 
 
@@ -152,7 +153,7 @@ def test_the_headline_table_is_the_committed_builds():
     outs = dvc_outs(ROOT)
     assert recorded[headline.TABLES_DIR] == outs[headline.TABLES_DIR][1], (
         "README.md's headline table is not from the build dvc.lock records: "
-        "run python -m essential_sparsity.headline after the build")
+        "run python -m essential_sparsity.records.headline after the build")
     for table in headline.TABLES:
         _, listed = dvc_md5(ROOT, outs, table)
         assert listed in (None, recorded[table]), table

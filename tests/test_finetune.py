@@ -10,14 +10,17 @@ import pytest
 import torch
 from conftest import tiny_bert_config
 
-from essential_sparsity import data, finetune, masks, sources
-from essential_sparsity.io import ArtefactError, read_json, read_tensors
-from essential_sparsity.params import load_params
-from essential_sparsity.scope import COMPONENTS, scope_weights
+from essential_sparsity.catalog import sources
+from essential_sparsity.config.params import load_params
+from essential_sparsity.data import splitting
+from essential_sparsity.pruning import masks
+from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
+from essential_sparsity.records.io import ArtefactError, read_json, read_tensors
 from essential_sparsity.stages.encode import encode_task
 from essential_sparsity.stages.finetune import finetune_run
 from essential_sparsity.stages.lth import lth_round
 from essential_sparsity.stages.prune import prune
+from essential_sparsity.training import finetune
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,7 +169,7 @@ def e2e(tmp_path_factory):
                               per_task={})
     splits = {"train": tiny_frame(16, 0), "validation": tiny_frame(8, 100),
               "test": tiny_frame(8, 200)}
-    data.write_splits(tmp / "data", splits, ["negative", "positive"], {"seed": 0})
+    splitting.write_splits(tmp / "data", splits, ["negative", "positive"], {"seed": 0})
     report = prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
     encode_task(params, "minilm-l6", "tiny", tmp / "data", tmp / "tiny.safetensors")
     runs = []
@@ -315,13 +318,13 @@ def test_encoded_splits_are_the_tokenizers_ids(e2e):
     """A run reads the ids tokenizing would give, and refuses a file encoded for another
     max_length."""
     tokenizer = sources.load_tokenizer("minilm-l6")
-    encoded = data.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 8)
-    for split in data.SPLITS:
-        fresh = finetune.encode(tokenizer, data.read_split(e2e["dir"] / "data", split), 8)
+    encoded = splitting.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 8)
+    for split in splitting.SPLITS:
+        fresh = finetune.encode(tokenizer, splitting.read_split(e2e["dir"] / "data", split), 8)
         assert encoded[split].keys() == fresh.keys()
         assert all(torch.equal(encoded[split][k], fresh[k]) for k in fresh)
     with pytest.raises(ArtefactError, match="encoded with max_length 8, the run's is 16; "
                                             "rebuild it"):
-        data.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 16)
+        splitting.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 16)
     with pytest.raises(ArtefactError, match="encoded with model minilm-l6, the run's is bert"):
-        data.read_encoded(e2e["dir"] / "tiny.safetensors", "bert", "tiny", 8)
+        splitting.read_encoded(e2e["dir"] / "tiny.safetensors", "bert", "tiny", 8)

@@ -17,9 +17,9 @@ from hub_fixtures import (
 )
 from test_sources import use_cache
 
-from essential_sparsity.image_hub import HUB_IMAGE_TASKS, load_hub_task
-from essential_sparsity.images import HUB_TASKS, load_image_task
-from essential_sparsity.sources import SourceError
+from essential_sparsity.catalog.sources import SourceError
+from essential_sparsity.data.image_hub import HUB_IMAGE_TASKS, load_hub_task
+from essential_sparsity.data.images import HUB_TASKS, load_image_task
 
 NAMES = {"cifar10": ("airplane", "truck", 10), "cifar100": ("apple", "worm", 100),
          "tiny-imagenet": ("n01443537", "n14991210", 200)}

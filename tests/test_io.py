@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from essential_sparsity.io import atomic_dir, write_json
+from essential_sparsity.records.io import atomic_dir, write_json
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):

@@ -19,10 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sources import use_cache
 
-from essential_sparsity import corpus, llm_eval, llm_prune, masks, sources, tables
-from essential_sparsity.io import ArtefactError
-from essential_sparsity.scope import COMPONENTS, scope_weights
-from essential_sparsity.sharded import load_sharded_mask
+from essential_sparsity.catalog import sources
+from essential_sparsity.data import corpus
+from essential_sparsity.evaluation import llm_eval, tables
+from essential_sparsity.pruning import calibrated, masks
+from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
+from essential_sparsity.pruning.sharded import load_sharded_mask
+from essential_sparsity.records.io import ArtefactError
 from essential_sparsity.stages import llm as llm_stages
 
 
@@ -41,15 +44,15 @@ def correlated_inputs(tokens: int, features: int, seed: int) -> torch.Tensor:
 
 @settings(max_examples=25, deadline=None)
 @given(rows=st.integers(1, 12), groups=st.integers(1, 8), sparsity=st.floats(0, 0.95),
-       method=st.sampled_from(llm_prune.CALIBRATED), seed=st.integers(0, 2**16))
+       method=st.sampled_from(calibrated.CALIBRATED), seed=st.integers(0, 2**16))
 def test_unstructured_pruners_remove_exactly_round_s_n(rows, groups, sparsity, method, seed):
     cols = 8 * groups
     weight = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed))
     x = correlated_inputs(64, cols, seed)
     if method == "wanda":
-        keep, pruned = llm_prune.wanda(weight, (x * x).sum(0), sparsity)
+        keep, pruned = calibrated.wanda(weight, (x * x).sum(0), sparsity)
     else:
-        keep, pruned = llm_prune.sparsegpt(weight, 2 * x.T @ x / 64, sparsity, block_size=8)
+        keep, pruned = calibrated.sparsegpt(weight, 2 * x.T @ x / 64, sparsity, block_size=8)
     assert int((~keep).sum()) == masks.n_pruned(sparsity, rows * cols)
     assert torch.all(pruned[~keep] == 0)
     if method == "wanda":  # weights are only masked, never changed
@@ -65,8 +68,8 @@ def test_wanda_prunes_the_lowest_scores_of_each_row_ties_to_the_earlier_column(
     few distinct values make ties the rule, not the exception."""
     generator = torch.Generator().manual_seed(seed)
     weight = torch.randint(0, levels, (rows, cols), generator=generator).float()
-    keep, _ = llm_prune.wanda(weight, torch.ones(cols), sparsity)
-    counts = llm_prune._row_counts(rows, cols, sparsity)
+    keep, _ = calibrated.wanda(weight, torch.ones(cols), sparsity)
+    counts = calibrated._row_counts(rows, cols, sparsity)
     order = torch.argsort(weight.abs(), dim=1, stable=True)
     expected = torch.ones(rows, cols, dtype=torch.bool)
     for row in range(rows):
@@ -77,26 +80,26 @@ def test_wanda_prunes_the_lowest_scores_of_each_row_ties_to_the_earlier_column(
 @settings(max_examples=25, deadline=None)
 @given(rows=st.integers(1, 8), groups=st.integers(1, 6),
        pattern=st.sampled_from([(1, 4), (2, 4), (2, 8), (4, 8), (3, 4)]),
-       method=st.sampled_from(llm_prune.CALIBRATED), seed=st.integers(0, 2**16))
+       method=st.sampled_from(calibrated.CALIBRATED), seed=st.integers(0, 2**16))
 def test_nm_pruners_keep_exactly_n_of_every_m(rows, groups, pattern, method, seed):
     n, m = pattern
     cols = 8 * groups
     weight = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed))
     x = correlated_inputs(64, cols, seed)
     if method == "wanda":
-        keep, pruned = llm_prune.wanda(weight, (x * x).sum(0), 0.0, (n, m))
+        keep, pruned = calibrated.wanda(weight, (x * x).sum(0), 0.0, (n, m))
     else:
-        keep, pruned = llm_prune.sparsegpt(weight, 2 * x.T @ x / 64, 0.0, (n, m), block_size=16)
+        keep, pruned = calibrated.sparsegpt(weight, 2 * x.T @ x / 64, 0.0, (n, m), block_size=16)
     assert torch.all(keep.reshape(-1, m).sum(1) == n)
     assert torch.all(pruned[~keep] == 0)
 
 
-@pytest.mark.parametrize("method", llm_prune.CALIBRATED)
+@pytest.mark.parametrize("method", calibrated.CALIBRATED)
 @pytest.mark.parametrize("nm", [None, (2, 4)])
 def test_calibrated_prune_on_a_tiny_llama(method, nm):
     model = tiny_llama(vocab_size=64)
     dense = {k: v.clone() for k, v in model.state_dict().items()}
-    mask = llm_prune.calibrated_prune(model, calibration_ids(model), list(COMPONENTS), method,
+    mask = calibrated.calibrated_prune(model, calibration_ids(model), list(COMPONENTS), method,
                                       0.5, nm, block_size=16)
     weights = scope_weights(model, list(COMPONENTS))
     assert set(mask) == set(weights)
@@ -112,7 +115,7 @@ def test_calibrated_prune_on_a_tiny_llama(method, nm):
 def first_block_inputs(model, ids) -> dict[str, torch.Tensor]:
     """The inputs each in-scope linear of the first block sees in the dense model."""
     block = model.base_model.layers[0]
-    linears = llm_prune._scoped_linears(block, 0, "llama", list(COMPONENTS))
+    linears = calibrated._scoped_linears(block, 0, "llama", list(COMPONENTS))
     seen = {}
 
     def recorder(name):
@@ -135,7 +138,7 @@ def test_sparsegpt_reconstructs_layer_outputs_better_than_magnitude():
     ids = calibration_ids(dense, sequences=8, tokens=32)
     inputs = first_block_inputs(dense, ids)
     pruned = tiny_llama(vocab_size=64)
-    llm_prune.calibrated_prune(pruned, ids, list(COMPONENTS), "sparsegpt", 0.5, block_size=16)
+    calibrated.calibrated_prune(pruned, ids, list(COMPONENTS), "sparsegpt", 0.5, block_size=16)
     before = scope_weights(dense, list(COMPONENTS))
     after = scope_weights(pruned, list(COMPONENTS))
     omp = masks.omp_layerwise(before, [0.5])[0.5]

@@ -11,9 +11,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from essential_sparsity import masks
-from essential_sparsity.io import ArtefactError, write_tensors
-from essential_sparsity.scope import COMPONENTS, scope_weights
+from essential_sparsity.pruning import masks
+from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
+from essential_sparsity.records.io import ArtefactError, write_tensors
 
 PROPERTY = settings(max_examples=50, deadline=None)
 

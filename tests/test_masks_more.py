@@ -10,7 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from essential_sparsity import levels, masks
+from essential_sparsity.config import levels
+from essential_sparsity.pruning import masks
 
 PROPERTY = settings(max_examples=50, deadline=None)
 TIED_VALUES = [0.0, 0.0, 1.0, -1.0, 2.0, -0.5, 0.5, 3.0]

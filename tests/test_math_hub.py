@@ -9,8 +9,8 @@ import pytest
 from hub_fixtures import MATH_COMMIT, MATH_FIXTURE, MATH_REVISION, build_cache, write_math_snapshots
 from test_sources import use_cache
 
-from essential_sparsity.math_hub import MATH_HUB_TASKS, clean_equation, load_math_problems
-from essential_sparsity.sources import SourceError
+from essential_sparsity.catalog.sources import SourceError
+from essential_sparsity.data.math_hub import MATH_HUB_TASKS, clean_equation, load_math_problems
 
 # task -> (split, equation) of every problem kept, in file order
 EXPECTED = {

@@ -10,10 +10,12 @@ from hub_fixtures import OPT_REPO, build_cache, opt_tokenizer, tiny_opt, write_o
 from test_finetune import ROOT, SETTINGS, global_mask
 from test_sources import use_cache
 
-from essential_sparsity import finetune, masks, sources
-from essential_sparsity.params import load_params
-from essential_sparsity.scope import COMPONENTS, classify, scope_weights
+from essential_sparsity.catalog import sources
+from essential_sparsity.config.params import load_params
+from essential_sparsity.pruning import masks
+from essential_sparsity.pruning.scope import COMPONENTS, classify, scope_weights
 from essential_sparsity.stages.prune import prune
+from essential_sparsity.training import finetune
 
 # OPT's names for the six components, per decoder block
 OPT_NAMES = {"query": "self_attn.q_proj", "key": "self_attn.k_proj", "value": "self_attn.v_proj",

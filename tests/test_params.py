@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from essential_sparsity.params import (
+from essential_sparsity.config.params import (
     SCHEMA_PATH,
     ParamsError,
     finetune_settings,
@@ -92,7 +92,8 @@ def test_bad_value_is_one_line_naming_key_and_value(tmp_path, edit, key, value):
 def test_cli_rejects_bad_params_before_any_work(tmp_path):
     path = _write(tmp_path, lambda r: r["finetune"].update(learning_rate=-1))
     out = tmp_path / "splits"
-    result = subprocess.run([sys.executable, "-m", "essential_sparsity.cli", "--params", str(path),
+    result = subprocess.run([sys.executable, "-m", "essential_sparsity.cli.commands",
+                             "--params", str(path),
                              "split", "--task", "bbc-news", "--out-dir", str(out)],
                             capture_output=True, text=True)
     assert result.returncode == 2

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from essential_sparsity.params import SCHEMA_PATH
-from essential_sparsity.params_docs import DOC_PATH, PARAMS_PATH, params_markdown
+from essential_sparsity.config.params import SCHEMA_PATH
+from essential_sparsity.config.params_docs import DOC_PATH, PARAMS_PATH, params_markdown
 
 ROW = re.compile(r"^\| `([^`]+)` \|", re.M)
 
@@ -25,7 +25,8 @@ def leaf_keys(value: Any, key: str = "") -> set[str]:
 
 def test_docs_params_md_is_current():
     assert DOC_PATH.read_text() == params_markdown(), (
-        "docs/params.md is stale: run `python -m essential_sparsity.params_docs` and commit it")
+        "docs/params.md is stale: run `python -m essential_sparsity.config.params_docs` and "
+        "commit it")
 
 
 def test_every_key_of_params_yaml_is_one_row():
@@ -134,7 +135,7 @@ def test_the_generator_renders_refs_enums_nullables_and_overrides(tiny):
 
 
 def test_the_generator_has_its_header_and_a_section_per_top_level_key(tiny):
-    assert "python -m essential_sparsity.params_docs" in tiny.splitlines()[2]
+    assert "python -m essential_sparsity.config.params_docs" in tiny.splitlines()[2]
     assert "do not edit" in tiny.splitlines()[2]
     assert re.findall(r"^## `(\w+)`$", tiny, re.M) == ["profile", "part"]
     assert "The one section.\n" in tiny

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from smoke import csv_dicts, csv_rows, sh, snapshot
 
-from essential_sparsity.params import load_params
+from essential_sparsity.config.params import load_params
 
 FIGURES = ("fig01_pruned_weights", "fig02_drop_vs_sparsity", "fig03_vision_drop_vs_sparsity",
            "fig04_arithmetic_drop_vs_sparsity", "fig05_nm_patterns", "fig06_sl_vs_ssl",

@@ -21,10 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from essential_sparsity import claims, pretrain
-from essential_sparsity.io import ArtefactError, write_json, write_tensors
-from essential_sparsity.params import ParamsError, load_params
+from essential_sparsity.config.params import ParamsError, load_params
+from essential_sparsity.evaluation import claims
+from essential_sparsity.records.io import ArtefactError, write_json, write_tensors
 from essential_sparsity.stages import pretrain as pretrain_stages
+from essential_sparsity.training import pretrain
 
 TEXTS = [f"the {animal} {verb} over the {thing} by the {place} at dawn." for animal in
          ("fox", "dog", "cat", "owl", "hare") for verb in ("ran", "jumped", "looked", "sang")
@@ -111,7 +112,7 @@ def resume_params(tmp_path: Path, steps: int) -> Path:
 
 
 def pretrain_command(params: Path, data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "essential_sparsity.cli", "--params", str(params),
+    return [sys.executable, "-m", "essential_sparsity.cli.commands", "--params", str(params),
             "--threads", "1", "pretrain", "--model", "scratch-60", "--data-dir", str(data),
             "--out-dir", str(out)]
 
@@ -261,7 +262,7 @@ def test_a_run_that_is_not_in_the_profile_is_refused(tmp_path, params):
 
 
 def test_a_missing_pretrained_checkpoint_names_the_build_command(tmp_path):
-    from essential_sparsity import sources
+    from essential_sparsity.catalog import sources
 
     missing = tmp_path / "results" / "pretrain" / "scratch-100" / "step-480"
     with pytest.raises(sources.SourceError, match=r"build it with snakemake .*scratch-100"):

@@ -7,8 +7,8 @@ import json
 import os
 import time
 
-from essential_sparsity import progress
-from essential_sparsity.provenance import RUN_SUFFIX, record_path
+from essential_sparsity.cli import progress
+from essential_sparsity.records.provenance import RUN_SUFFIX, record_path
 
 DRY_RUN = """
 rule prune:

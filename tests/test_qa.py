@@ -20,13 +20,16 @@ from hub_fixtures import (
 )
 from test_sources import use_cache
 
-from essential_sparsity import data, masks, qa, sources
-from essential_sparsity.io import read_json, read_tensors, write_json
-from essential_sparsity.params import load_params
+from essential_sparsity.catalog import sources
+from essential_sparsity.config.params import load_params
+from essential_sparsity.data import splitting
+from essential_sparsity.pruning import masks
+from essential_sparsity.records.io import read_json, read_tensors, write_json
 from essential_sparsity.stages.encode import encode_task
 from essential_sparsity.stages.finetune import finetune_run
 from essential_sparsity.stages.prune import prune
 from essential_sparsity.stages.split import split_task
+from essential_sparsity.training import qa
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,8 +194,8 @@ def test_splits_keep_the_answers_and_the_official_validation_as_test(hub, tmp_pa
     params = paper_params()
     split_task(params, "squad", tmp_path)
     task = sources.load_task("squad")
-    splits = {s: data.read_split(tmp_path, s) for s in data.SPLITS}
-    assert [len(splits[s]) for s in data.SPLITS] == [32, 8, 12]
+    splits = {s: splitting.read_split(tmp_path, s) for s in splitting.SPLITS}
+    assert [len(splits[s]) for s in splitting.SPLITS] == [32, 8, 12]
     assert splits["test"]["text"].tolist() == task.fixed_test["text"].tolist()
     assert splits["test"]["answer_texts"].tolist() == task.fixed_test["answer_texts"].tolist()
     assert not set(splits["train"]["text"]) & set(splits["validation"]["text"])
@@ -248,9 +251,9 @@ def test_span_predictor_fine_tunes_under_the_mask(qa_runs, model, prefix):
 
 
 def test_tables_label_the_squad_runs_f1(qa_runs, tmp_path):
-    from essential_sparsity import evaluate
+    from essential_sparsity.evaluation import curves
 
     for model, (record, _, _) in qa_runs.items():
         write_json(tmp_path / model / "metrics.json", record)
-    runs = evaluate.runs_table(sorted(tmp_path.glob("*/metrics.json")))
+    runs = curves.runs_table(sorted(tmp_path.glob("*/metrics.json")))
     assert set(runs["metric"]) == {"f1"}

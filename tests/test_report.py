@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from essential_sparsity import report
-from essential_sparsity.io import ArtefactError
+from essential_sparsity.records import report
+from essential_sparsity.records.io import ArtefactError
 
 
 def make_inputs(root):

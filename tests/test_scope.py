@@ -9,7 +9,13 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
-from essential_sparsity.scope import COMPONENTS, FAMILIES, classify, scope_problem, scope_weights
+from essential_sparsity.pruning.scope import (
+    COMPONENTS,
+    FAMILIES,
+    classify,
+    scope_problem,
+    scope_weights,
+)
 
 LAYERS = 2
 TEXT = {"hidden_size": 16, "num_hidden_layers": LAYERS, "num_attention_heads": 2,

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from essential_sparsity import masks, sharded
-from essential_sparsity.io import ArtefactError, read_json, write_tensors
-from essential_sparsity.params import format_sparsity
+from essential_sparsity.config.params import format_sparsity
+from essential_sparsity.pruning import masks, sharded
+from essential_sparsity.records.io import ArtefactError, read_json, write_tensors
 
 SPARSITIES = [0.0, 0.2, 0.5, 0.7, 0.9]
 # Few distinct magnitudes: ties within matrices, across matrices and across shards.

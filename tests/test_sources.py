@@ -12,8 +12,9 @@ import pytest
 import torch
 from hub_fixtures import BERT_REPO, GLUE_FIXTURE, GLUE_REPO, build_hub_cache, repo_dir
 
-from essential_sparsity import data, sources
-from essential_sparsity.scope import COMPONENTS, scope_weights
+from essential_sparsity.catalog import sources
+from essential_sparsity.data import splitting
+from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_glue_rows_without_labels_are_dropped(hub, hub_cache, monkeypatch):
 def test_make_splits_keeps_official_validation_as_test(hub):
     task = sources.load_task("rte")
     sizes = {"train_size": None, "validation_size": 8, "test_size": 100000, "min_chars": 3}
-    splits = data.make_splits(task, sizes, seed=0, name="rte")
+    splits = splitting.make_splits(task, sizes, seed=0, name="rte")
     official = set(task.fixed_test["text"])
     assert set(splits["test"]["text"]) == official
     train, val = set(splits["train"]["text"]), set(splits["validation"]["text"])

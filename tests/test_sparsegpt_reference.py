@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from essential_sparsity import llm_prune
+from essential_sparsity.pruning import calibrated
 
 ROWS, COLUMNS, BLOCK, DAMP = 24, 64, 16, 0.01
 DEAD = (3, 10, 17, 30, 41, 58)  # at most one per group of 4: N:M never chooses among tied zeros
@@ -110,11 +110,11 @@ def test_sparsegpt_masks_equal_the_reference_on_a_layer_with_dead_inputs(sparsit
         reference.add_batch(sequence.unsqueeze(0))
 
     with torch.no_grad():
-        stats = llm_prune._input_statistics(block, hidden, {}, {"fc2": layer}, "sparsegpt", 4)
+        stats = calibrated._input_statistics(block, hidden, {}, {"fc2": layer}, "sparsegpt", 4)
         torch.testing.assert_close(stats["fc2"], reference.H, rtol=1e-5, atol=1e-7)
-        keep, weight = llm_prune.sparsegpt(layer.weight, stats["fc2"], sparsity, nm, BLOCK,
+        keep, weight = calibrated.sparsegpt(layer.weight, stats["fc2"], sparsity, nm, BLOCK,
                                            DAMP)
-    counts = llm_prune._block_counts(ROWS, COLUMNS, BLOCK, sparsity)
+    counts = calibrated._block_counts(ROWS, COLUMNS, BLOCK, sparsity)
     n, m = nm or (0, 0)
     want_keep, want_weight = reference.fasterprune(sparsity, m - n, m, BLOCK, DAMP, counts)
     assert torch.equal(keep, want_keep)

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from essential_sparsity import claims, data, dino, images, pretrain, vision_pretrain
-from essential_sparsity.io import ArtefactError, read_tensors
-from essential_sparsity.params import ParamsError, load_params, resolve
-from essential_sparsity.scope import scope_weights
+from essential_sparsity.config.params import ParamsError, load_params, resolve
+from essential_sparsity.data import images, splitting
+from essential_sparsity.evaluation import claims
+from essential_sparsity.pruning.scope import scope_weights
+from essential_sparsity.records.io import ArtefactError, read_tensors
+from essential_sparsity.training import dino, pretrain, vision_pretrain
 
 SIZES = {"train_size": 40, "validation_size": 10, "test_size": 30, "min_chars": 0}
 
@@ -49,24 +51,24 @@ def synthetic_task(n: int = 120, duplicates: int = 5, fixed: bool = False) -> im
 
 def test_image_splits_follow_the_text_rule_drop_duplicates_and_round_trip(tmp_path):
     task = synthetic_task()
-    splits = data.make_image_splits(task, SIZES, seed=0, name="synthetic")
+    splits = splitting.make_image_splits(task, SIZES, seed=0, name="synthetic")
     assert {k: len(v["labels"]) for k, v in splits.items()} == {"train": 40, "validation": 10,
                                                                  "test": 30}
     seen = [bytes(x) for s in splits.values() for x in s["images"].reshape(-1, 36)]
     assert len(seen) == len(set(seen))  # no image in two splits, no duplicate kept
     for split in splits.values():  # stratified: 3 balanced classes stay balanced
         assert np.bincount(split["labels"]).max() - np.bincount(split["labels"]).min() <= 1
-    data.write_image_splits(tmp_path, splits, task.label_names, {"task": "synthetic"})
-    back = data.read_image_split(tmp_path, "train")
+    splitting.write_image_splits(tmp_path, splits, task.label_names, {"task": "synthetic"})
+    back = splitting.read_image_split(tmp_path, "train")
     assert torch.equal(back["pixel_values"], torch.from_numpy(splits["train"]["images"]))
-    assert data.label_names(tmp_path) == ["a", "b", "c"]
-    again = data.make_image_splits(task, SIZES, seed=0, name="synthetic")
+    assert splitting.label_names(tmp_path) == ["a", "b", "c"]
+    again = splitting.make_image_splits(task, SIZES, seed=0, name="synthetic")
     assert all(np.array_equal(again[s]["images"], splits[s]["images"]) for s in splits)
 
 
 def test_an_official_test_split_is_kept_as_the_test_set():
     task = synthetic_task(fixed=True)
-    splits = data.make_image_splits(task, SIZES, seed=0)
+    splits = splitting.make_image_splits(task, SIZES, seed=0)
     official = {bytes(x) for x in task.fixed_test[0].reshape(-1, 36)}
     assert all(bytes(x) in official for x in splits["test"]["images"].reshape(-1, 36))
 
@@ -74,7 +76,7 @@ def test_an_official_test_split_is_kept_as_the_test_set():
 def test_a_corrupt_image_split_is_named(tmp_path):
     (tmp_path / "train.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ArtefactError, match=r"train\.safetensors"):
-        data.read_image_split(tmp_path, "train")
+        splitting.read_image_split(tmp_path, "train")
 
 
 def test_pixel_values_resize_convert_channels_and_normalize():

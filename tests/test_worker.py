@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from essential_sparsity import worker
+from essential_sparsity.cli import worker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     path = tmp_path_factory.mktemp("worker") / "worker.sock"
-    process = subprocess.Popen([sys.executable, "-m", "essential_sparsity.worker", "--serve",
+    process = subprocess.Popen([sys.executable, "-m", "essential_sparsity.cli.worker", "--serve",
                                 str(path)], env=_env())
     deadline = time.monotonic() + 60
     while not path.exists():
@@ -41,8 +41,9 @@ def _env(**changes: str | None) -> dict[str, str]:
 def job(args: list[str], **env: str | None) -> tuple[subprocess.CompletedProcess, bool]:
     """Run the CLI with `args`; whether its own process imported torch (if not, the worker's
     child ran the job)."""
-    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "essential_sparsity.cli",
-                          "--profile", "smoke", *args], cwd=ROOT, env=_env(**env),
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m",
+                          "essential_sparsity.cli.commands", "--profile", "smoke", *args],
+                         cwd=ROOT, env=_env(**env),
                          capture_output=True, text=True)
     imported = any(line.rsplit("|", 1)[-1].strip() == "torch" for line in run.stderr.splitlines())
     return run, imported

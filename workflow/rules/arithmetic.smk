@@ -13,7 +13,7 @@ rule arithmetic_tables:
         essential=f"{TABLES}/arithmetic_essential_sparsity.csv",
     input:
         runs=arithmetic_metrics(),
-        code=code("tables"),
+        code=code("evaluation.tables"),
     params:
         cli=job_cli,
         tasks=ARITHMETIC["tasks"],

@@ -5,11 +5,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from essential_sparsity import catalog
-from essential_sparsity.arithmetic import ARITHMETIC_TASKS
-from essential_sparsity.dependencies import job_modules, module_file
-from essential_sparsity.images import IMAGE_TASKS
-from essential_sparsity.levels import (
+from essential_sparsity.catalog import entries
+from essential_sparsity.catalog.sources import CAUSAL_LMS, QA_TASKS, TASKS as TEXT_TASKS
+from essential_sparsity.config.dependencies import job_modules, module_file
+from essential_sparsity.config.levels import (
     LTH,
     arithmetic_levels,
     finetune_levels,
@@ -22,14 +21,15 @@ from essential_sparsity.levels import (
     vision_pretrain_settings,
     vision_pretrained,
 )
-from essential_sparsity.sources import CAUSAL_LMS, QA_TASKS, TASKS as TEXT_TASKS
-from essential_sparsity.params import (
+from essential_sparsity.config.params import (
     SPARSITY_PATTERN,
     ParamsError,
     finetune_settings,
     format_sparsity,
     load_params,
 )
+from essential_sparsity.data.arithmetic import ARITHMETIC_TASKS
+from essential_sparsity.data.images import IMAGE_TASKS
 
 
 
@@ -47,7 +47,7 @@ if _overrides:
 try:
     config = load_params(PARAMS_FILE, config.get("profile"))
     if workflow.is_main_process:  # not again in each cluster job's own Snakemake
-        catalog.check(config)  # the catalog's files, columns and models, before any job
+        entries.check(config)  # the catalog's files, columns and models, before any job
 except ParamsError as exc:
     sys.exit(str(exc))
 
@@ -66,7 +66,7 @@ ENV = "../envs/pipeline.yaml"
 
 MODELS = config["sources"]["models"]
 TASKS = config["sources"]["tasks"]
-CATALOG_TASKS = catalog.user_tasks(config)
+CATALOG_TASKS = entries.user_tasks(config)
 METHODS = config["prune"]["methods"]
 SPARSITIES = [format_sparsity(s) for s in config["prune"]["sparsities"]]
 LTH_LEVELS = [format_sparsity(s) for s in lth_levels(config)]  # after round 1, 2, ...
@@ -113,10 +113,10 @@ def job_resources(kind):
     return {"mem_mb": ask["mem_mb"], "runtime": ask["runtime_min"], **gpu}
 
 
-def code(*entries):
-    """The library modules a job whose work is in `entries` runs (`dependencies`): editing one
+def code(*modules):
+    """The library modules a job whose work is in `modules` runs (`dependencies`): editing one
     reruns its jobs; a test holds dvc.yaml's deps to the same files."""
-    return [repo_path("src", "essential_sparsity", module_file(m)) for m in job_modules(*entries)]
+    return [repo_path("src", "essential_sparsity", module_file(m)) for m in job_modules(*modules)]
 
 
 def figure_outputs(name):
@@ -174,7 +174,7 @@ def model_location(wildcards):
     run = pretraining_run(wildcards.model)
     if run:
         return f"--location {run[0]}/step-{run[1]}"
-    where = catalog.location(config, wildcards.model)
+    where = entries.location(config, wildcards.model)
     return f"--location {shlex.quote(where)}" if where else ""
 
 

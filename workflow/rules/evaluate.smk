@@ -12,7 +12,7 @@ rule tabulate:
         metrics="results/metrics/essential_sparsity.json",
     input:
         runs=run_metrics(),
-        code=code("tables"),
+        code=code("evaluation.tables"),
     params:
         cli=job_cli,
         out_dir=lambda wildcards, output: os.path.dirname(output.runs),
@@ -63,7 +63,7 @@ rule claims:
                 rules.pretrain_tables.output.zero_weights, rules.pretrain_tables.output.drops,
                 rules.vision_tables.output.zero_weights, rules.vision_tables.output.drops,
                 rules.vision_tables.output.essential, rules.arithmetic_tables.output.essential],
-        code=code("tables"),
+        code=code("evaluation.tables"),
     params:
         cli=job_cli,
         tables_dir=lambda wildcards, output: os.path.dirname(output.csv),
@@ -85,7 +85,7 @@ rule mask_table:
         f"{TABLES}/pruned_by_component_{{model}}_{{method}}_{{sparsity}}.csv",
     input:
         report=MASK_REPORT,
-        code=code("tables"),
+        code=code("evaluation.tables"),
     params:
         cli=job_cli,
     conda:

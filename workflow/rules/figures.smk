@@ -94,7 +94,7 @@ for fig, row in FIGURE_TABLE.items():
         input:
             notebook=notebook(fig),
             **row["inputs"],
-            code=code("render"),
+            code=code("records.render"),
         params:
             cli=job_cli,
             notebook=notebook_parameters(row["inputs"], {"dpi": FIG["dpi"], **row["params"]}),

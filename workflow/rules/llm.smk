@@ -38,7 +38,7 @@ rule convert_causal_lm:
     output:
         directory(LLM_DENSE),
     input:
-        code("sources"),
+        code("catalog.sources"),
     params:
         cli=job_cli,
     conda:
@@ -88,7 +88,7 @@ rule llm_table:
         f"{TABLES}/llm_zero_shot.csv",
     input:
         runs=llm_metrics(),
-        code=code("tables"),
+        code=code("evaluation.tables"),
     params:
         cli=job_cli,
     conda:

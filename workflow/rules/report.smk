@@ -12,7 +12,7 @@ rule report_page:
         captions=[caption(fig) for fig in FIGURES],
         essential=rules.tabulate.output.essential,
         claims=rules.claims.output.csv,
-        code=code("report"),
+        code=code("records.report"),
     params:
         cli=job_cli,
         notebooks_dir=lambda wildcards, input: os.path.dirname(input.notebooks[0]),

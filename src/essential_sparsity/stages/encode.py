@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import data, finetune, qa, sources
-from ..io import write_tensors
-from ..params import finetune_settings
+from ..catalog import sources
+from ..config.params import finetune_settings
+from ..data import splitting
+from ..records.io import write_tensors
+from ..training import finetune, qa
 
 
 def encode_task(params: dict, model: str, task: str, data_dir: str | Path,
@@ -19,10 +21,10 @@ def encode_task(params: dict, model: str, task: str, data_dir: str | Path,
     max_length = finetune_settings(params, task, model)["max_length"]
     tokenizer = sources.load_tokenizer(model, location)
     encode = qa.encode if task in sources.QA_TASKS else finetune.encode
-    tensors = {f"{split}/{name}": tensor for split in data.SPLITS
-               for name, tensor in encode(tokenizer, data.read_split(data_dir, split),
+    tensors = {f"{split}/{name}": tensor for split in splitting.SPLITS
+               for name, tensor in encode(tokenizer, splitting.read_split(data_dir, split),
                                           max_length).items()}
     info = {"model": model, "task": task, "max_length": max_length}
     write_tensors(out_path, tensors, metadata={"info": json.dumps(info, sort_keys=True)})
-    return {**info, "examples": {split: finetune.rows(data.split_tensors(tensors, split))
-                                 for split in data.SPLITS}}
+    return {**info, "examples": {split: finetune.rows(splitting.split_tensors(tensors, split))
+                                 for split in splitting.SPLITS}}

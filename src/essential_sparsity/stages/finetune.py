@@ -8,10 +8,13 @@ from pathlib import Path
 
 import torch
 
-from .. import data, finetune, images, masks, qa, sources
-from ..device import device_name, job_device, precision
-from ..io import ArtefactError, without_timings, write_json, write_tensors
-from ..params import finetune_settings
+from ..catalog import sources
+from ..config.params import finetune_settings
+from ..data import images, splitting
+from ..pruning import masks
+from ..records.io import ArtefactError, without_timings, write_json, write_tensors
+from ..training import finetune, qa
+from ..training.device import device_name, job_device, precision
 
 
 def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, seed: int,
@@ -25,19 +28,19 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     torch.use_deterministic_algorithms(True)
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
-    labels = data.label_names(data_dir)
-    splits, prepare = _task_inputs(model, task, data_dir, settings, location, encoded_path)
+    labels = splitting.label_names(data_dir)
+    examples, prepare = _task_inputs(model, task, data_dir, settings, location, encoded_path)
     answering = task in sources.QA_TASKS
     net = (sources.load_span_predictor(model, seed, location) if answering
            else sources.load_classifier(model, len(labels), seed, location))
     device = job_device(params["resources"]["device"])
     net = net.to(device)
     start = time.perf_counter()
-    history = finetune.train(net, splits["train"], mask, settings, seed,
+    history = finetune.train(net, examples["train"], mask, settings, seed,
                              desc=f"{task} s={info['target_sparsity']:g} seed={seed}",
                              prepare=prepare)
     train_seconds = time.perf_counter() - start
-    test, validation = (_scores(net, task, split, splits[split], data_dir, settings, prepare)
+    test, validation = (_scores(net, task, split, examples[split], data_dir, settings, prepare)
                         for split in ("test", "validation"))
     metric = qa.METRIC if answering else "accuracy"
     leaked = finetune.pruned_nonzero(net, mask)
@@ -48,7 +51,7 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
               "sparsity": info["target_sparsity"], "scope_sparsity": report["sparsity"],
               "seed": seed, "metric": metric, "value": test[metric],
               "validation_value": validation[metric], "test_loss": test["loss"],
-              "test_examples": test["examples"], "train_examples": finetune.rows(splits["train"]),
+              "test_examples": test["examples"], "train_examples": finetune.rows(examples["train"]),
               "steps": history["steps"], "train_loss_per_epoch": history["train_loss_per_epoch"],
               "wall_time_s": round(time.perf_counter() - start, 2),
               "train_time_s": round(train_seconds, 2), "settings": settings,
@@ -79,14 +82,14 @@ def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
             raise ArtefactError(f"task {task} is text: its runs read the token ids "
                                 f"`essential-sparsity encode` writes; pass them with --encoded")
         prepare = qa.model_inputs if task in sources.QA_TASKS else finetune.identity
-        return data.read_encoded(encoded_path, model, task, settings["max_length"]), prepare
+        return splitting.read_encoded(encoded_path, model, task, settings["max_length"]), prepare
     scaling = sources.load_pixel_scaling(model, location)
 
     def prepare(batch: dict) -> dict:
         return {"pixel_values": images.pixel_values(batch["pixel_values"], **scaling),
                 "labels": batch["labels"]}
 
-    return {s: data.read_image_split(data_dir, s) for s in data.SPLITS}, prepare
+    return {s: splitting.read_image_split(data_dir, s) for s in splitting.SPLITS}, prepare
 
 
 def _scores(net: torch.nn.Module, task: str, split: str, encoded: dict, data_dir: str | Path,
@@ -95,5 +98,5 @@ def _scores(net: torch.nn.Module, task: str, split: str, encoded: dict, data_dir
     answers (against the split's contexts and gold answers, read again), else accuracy."""
     options = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
     if task in sources.QA_TASKS:
-        return qa.evaluate(net, encoded, data.read_split(data_dir, split), **options)
+        return qa.evaluate(net, encoded, splitting.read_split(data_dir, split), **options)
     return finetune.evaluate(net, encoded, prepare=prepare, **options)

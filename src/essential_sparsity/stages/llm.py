@@ -10,11 +10,15 @@ from pathlib import Path
 
 import torch
 
-from .. import corpus, levels, llm_eval, llm_prune, masks, sources
-from ..device import device_name, job_device, precision
-from ..io import ArtefactError, atomic_path, read_json, without_timings, write_json
-from ..params import ParamsError
-from ..scope import scope_weights
+from ..catalog import sources
+from ..config import levels
+from ..config.params import ParamsError
+from ..data import corpus
+from ..evaluation import llm_eval
+from ..pruning import calibrated, masks
+from ..pruning.scope import scope_weights
+from ..records.io import ArtefactError, atomic_path, read_json, without_timings, write_json
+from ..training.device import device_name, job_device, precision
 
 CORPUS_FILES = ("train", "heldout", "definitions")
 
@@ -65,10 +69,10 @@ def _prune(params: dict, model, tokenizer, method: str, level: str,
     SparseGPT, updated)."""
     settings = params["llm"]
     nm, sparsity = levels.parse_nm(level), _sparsity_of(level)
-    if method in llm_prune.CALIBRATED:
+    if method in calibrated.CALIBRATED:
         train = _read_jsonl(corpus_dir / "train.jsonl")
         ids = llm_eval.token_windows(tokenizer, train, **settings["calibration"])
-        return llm_prune.calibrated_prune(model, ids, settings["scope"], method, sparsity, nm,
+        return calibrated.calibrated_prune(model, ids, settings["scope"], method, sparsity, nm,
                                           batch_size=settings["batch_size"],
                                           **settings["sparsegpt"])
     weights = scope_weights(model, settings["scope"])
@@ -131,8 +135,8 @@ def prune_sharded(params: dict, checkpoint: str | Path, sparsities: list[float],
                   out_dir: str | Path) -> dict[float, Path]:
     """Global OMP of a sharded checkpoint over llm.scope, streamed shard by shard (`sharded`):
     the masks `omp-global` would give, on a machine smaller than the model in fp32."""
-    from ..scope import classify, scope_problem
-    from ..sharded import omp_global_sharded
+    from ..pruning.scope import classify, scope_problem
+    from ..pruning.sharded import omp_global_sharded
 
     checkpoint = Path(checkpoint)
     config = read_json(checkpoint / "config.json")

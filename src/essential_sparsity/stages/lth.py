@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import levels, masks
-from ..io import ArtefactError, read_json, read_metadata_json, read_tensors
+from ..config import levels
+from ..pruning import masks
+from ..records.io import ArtefactError, read_json, read_metadata_json, read_tensors
 
 
 def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str | Path,

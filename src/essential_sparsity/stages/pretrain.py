@@ -18,10 +18,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .. import evaluate, pretrain
-from ..corpus import corpus_documents, split_documents
-from ..device import job_device
-from ..io import (
+from ..catalog.sources import SourceError
+from ..config.levels import pretrain_models, pretrain_run_settings
+from ..data.corpus import corpus_documents, split_documents
+from ..evaluation import curves
+from ..pruning.scope import classify
+from ..records.io import (
     ArtefactError,
     atomic_dir,
     read_json,
@@ -30,9 +32,8 @@ from ..io import (
     write_json,
     write_tensors,
 )
-from ..levels import pretrain_models, pretrain_run_settings
-from ..scope import classify
-from ..sources import SourceError
+from ..training import pretrain
+from ..training.device import job_device
 
 SEQUENCES = "sequences.safetensors"
 
@@ -192,8 +193,8 @@ def loss_table(run_dirs: list[str | Path]) -> pd.DataFrame:
 def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
     """Figure 8 (ii, iii): each subset's fine-tuned accuracy and drop against sparsity, with
     its data fraction; the dense rows are panel (iii)."""
-    runs = evaluate.runs_table(metric_files)
-    drops = evaluate.drop_table(runs)
+    runs = curves.runs_table(metric_files)
+    drops = curves.drop_table(runs)
     examples = runs.groupby(["model", "task"])["test_examples"].min()
     drops["test_examples"] = examples.reindex(
         pd.MultiIndex.from_frame(drops[["model", "task"]])).to_numpy()

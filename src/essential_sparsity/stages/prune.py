@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import levels, masks, sources
-from ..io import read_json
-from ..params import ParamsError, format_sparsity
-from ..scope import scope_weights
+from ..catalog import sources
+from ..config import levels
+from ..config.params import ParamsError, format_sparsity
+from ..pruning import masks
+from ..pruning.scope import scope_weights
+from ..records.io import read_json
 
 
 def prune(params: dict, model: str, method: str, sparsity: float, out_path: str | Path,

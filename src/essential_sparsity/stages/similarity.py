@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import catalog, masks, sources
-from ..io import write_csv
-from ..scope import scope_weights
+from ..catalog import entries, sources
+from ..pruning import masks
+from ..pruning.scope import scope_weights
+from ..records.io import write_csv
 
 
 def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Path) -> None:
@@ -25,7 +26,7 @@ def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Pa
     omp_methods = [m for m in params["prune"]["methods"] if m.startswith("omp-")]
     for model in sorted({model for model, _ in found}):
         at = sorted(s for m, s in found if m == model)
-        encoder = sources.load_encoder(model, catalog.location(params, model))
+        encoder = sources.load_encoder(model, entries.location(params, model))
         weights = scope_weights(encoder, params["prune"]["scope"])
         omp = {method: masks.grid_masks(weights, at, method) for method in omp_methods}
         for sparsity in at:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import arithmetic, catalog, data, images, sources
+from ..catalog import entries, sources
+from ..data import arithmetic, images, splitting
 
 
 def split_task(params: dict, task: str, out_dir: str | Path) -> None:
@@ -13,16 +14,16 @@ def split_task(params: dict, task: str, out_dir: str | Path) -> None:
     info = {"task": task, "seed": params["data"]["seed"], "settings": params["data"]}
     if images.is_image_task(task):
         source = images.load_image_task(task)
-        arrays = data.make_image_splits(source, params["data"], params["data"]["seed"], task)
-        data.write_image_splits(out_dir, arrays, source.label_names, info)
+        arrays = splitting.make_image_splits(source, params["data"], params["data"]["seed"], task)
+        splitting.write_image_splits(out_dir, arrays, source.label_names, info)
         return
     if task in arithmetic.ARITHMETIC_TASKS:
         info["generated"] = params["arithmetic"]["generated"]
         source = arithmetic.load_arithmetic_task(task, info["generated"])
-    elif task in catalog.user_tasks(params):
-        info["entry"] = catalog.user_tasks(params)[task]
-        source = catalog.load_task(task, info["entry"])
+    elif task in entries.user_tasks(params):
+        info["entry"] = entries.user_tasks(params)[task]
+        source = entries.load_task(task, info["entry"])
     else:
         source = sources.load_task(task)
-    frames = data.make_splits(source, params["data"], params["data"]["seed"], task)
-    data.write_splits(out_dir, frames, source.label_names, info)
+    frames = splitting.make_splits(source, params["data"], params["data"]["seed"], task)
+    splitting.write_splits(out_dir, frames, source.label_names, info)

@@ -17,11 +17,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import evaluate, images, pretrain, sources, vision_pretrain
-from ..device import job_device
-from ..io import ArtefactError, read_json, write_csv
-from ..levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
-from ..scope import classify, scope_weights
+from ..catalog import sources
+from ..config.levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
+from ..data import images
+from ..evaluation import curves
+from ..pruning.scope import classify, scope_weights
+from ..records.io import ArtefactError, read_json, write_csv
+from ..training import pretrain, vision_pretrain
+from ..training.device import job_device
 
 
 def _pretraining_images(settings: dict) -> tuple[dict, dict, list[str]]:
@@ -145,7 +148,7 @@ def loss_table(run_dirs: list[str | Path]) -> pd.DataFrame:
 def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
     """Figures 3 and 6: each vision model's fine-tuned accuracy and drop against sparsity, with
     its pre-training objective."""
-    drops = evaluate.drop_table(evaluate.runs_table(metric_files))
+    drops = curves.drop_table(curves.runs_table(metric_files))
     unknown = sorted(set(drops["model"]) - set(params["vision"]["models"]))
     if unknown:
         raise ArtefactError(f"runs of {unknown[0]} are not vision runs of this profile "
@@ -167,7 +170,7 @@ def vision_tables(params: dict, run_dirs: list[str], metric_files: list[str],
     drops = downstream_table(params, metric_files)
     tables = {"losses": loss_table(run_dirs), "zero_weights": zeros,
               "weight_histograms": histograms, "drop_vs_sparsity": drops,
-              "essential_sparsity": evaluate.essential_sparsity(
+              "essential_sparsity": curves.essential_sparsity(
                   drops, params["evaluate"]["epsilon"])}
     for name, frame in tables.items():
         write_csv(out[name], frame)

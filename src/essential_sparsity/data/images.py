@@ -1,0 +1,120 @@
+"""Image classification tasks for the vision transformers (Section 4, Figures 3, 6 and 7).
+
+The default profile reads two offline sources: Fashion-MNIST from Debian's dataset-fashion-mnist
+(IDX files), split by class into two tasks so that the supervised pre-training task
+(fashion-mnist-04: T-shirt, trouser, pullover, dress, coat) is not a downstream task
+(fashion-mnist-59: sandal, shirt, sneaker, bag, ankle boot), and scikit-learn's 8x8 digits. The
+paper profile reads CIFAR-10, CIFAR-100 and Tiny-ImageNet from the Hugging Face cache
+(`image_hub`). Images stay uint8, channels first, at their own size; `pixel_values` resizes and
+normalizes them for a model one batch at a time, so a paper-scale split never exists as floats.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..catalog.sources import SourceError
+
+if TYPE_CHECKING:  # imported where used: the Snakefile reads the task names here
+    import numpy as np
+    import torch
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                  "Sneaker", "Bag", "Ankle boot"]
+# task -> the Fashion-MNIST classes it holds, relabelled 0..n-1 in this order
+FASHION_TASKS = {"fashion-mnist-04": [0, 1, 2, 3, 4], "fashion-mnist-59": [5, 6, 7, 8, 9]}
+HUB_TASKS = ("cifar10", "cifar100", "tiny-imagenet")
+IMAGE_TASKS = (*FASHION_TASKS, "digits", *HUB_TASKS)
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Labelled images of one task, uint8 [n, channels, height, width]. `fixed_test` holds the
+    official evaluation split (images, labels), if the task has one."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    label_names: list[str]
+    fixed_test: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST's format: magic, dimensions, then the data, big-endian)."""
+    if not path.is_file():
+        raise SourceError(f"Fashion-MNIST: {path} is missing; install Debian's "
+                          f"dataset-fashion-mnist (`make setup` does)")
+    import numpy as np
+
+    raw = gzip.decompress(path.read_bytes())
+    dtype, ndim = raw[2], raw[3]
+    if dtype != 0x08:
+        raise SourceError(f"Fashion-MNIST: {path} is not an unsigned-byte IDX file; reinstall "
+                          f"dataset-fashion-mnist")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _fashion_split(prefix: str, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    images = _read_idx(FASHION_DIR / f"{prefix}-images-idx3-ubyte.gz")
+    labels = _read_idx(FASHION_DIR / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
+    keep = np.isin(labels, classes)
+    relabel = np.zeros(10, dtype=np.int64)
+    relabel[classes] = np.arange(len(classes))
+    return images[keep][:, None], relabel[labels[keep]]
+
+
+def _fashion(task: str) -> ImageData:
+    classes = FASHION_TASKS[task]
+    images, labels = _fashion_split("train", classes)
+    return ImageData(images, labels, [FASHION_LABELS[c] for c in classes],
+                     fixed_test=_fashion_split("t10k", classes))
+
+
+def _digits() -> ImageData:
+    """scikit-learn's digits: 8x8 grey levels 0..16, rescaled to 0..255."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)[:, None]
+    return ImageData(images, digits.target.astype(np.int64), [str(d) for d in range(10)])
+
+
+def load_image_task(name: str) -> ImageData:
+    """All labelled images of a task, in a fixed order (splitting is `data.split_indices`)."""
+    if name in FASHION_TASKS:
+        return _fashion(name)
+    if name == "digits":
+        return _digits()
+    if name in HUB_TASKS:
+        from .image_hub import load_hub_task
+
+        return load_hub_task(name)
+    raise SourceError(f"image task {name!r} is unknown (known: {', '.join(IMAGE_TASKS)})")
+
+
+def is_image_task(name: str) -> bool:
+    return name in IMAGE_TASKS
+
+
+def pixel_values(images: torch.Tensor, size: int, channels: int, mean: list[float],
+                 std: list[float]) -> torch.Tensor:
+    """uint8 [n, c, h, w] -> the model's float input: resized (bilinear) to size x size, grey
+    repeated to RGB or RGB averaged to grey as the model expects, normalized by its mean and std."""
+    import torch
+
+    x = images.float() / 255.0
+    if x.shape[1] != channels:
+        x = x.mean(1, keepdim=True).expand(-1, channels, -1, -1)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                            align_corners=False, antialias=x.shape[-1] > size)
+    mean_t = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t
