@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from essential_sparsity.catalog import entries
-from essential_sparsity.catalog.sources import CAUSAL_LMS, QA_TASKS, TASKS as TEXT_TASKS
+from essential_sparsity.catalog.sources import CAUSAL_LMS, TASKS as TEXT_TASKS
+from essential_sparsity.catalog.tasks import ARITHMETIC, IMAGE, QA, task
 from essential_sparsity.config.dependencies import job_modules, module_file
 from essential_sparsity.config.levels import (
     LTH,
@@ -138,7 +139,7 @@ def scratch_metrics():
     """metrics.json of the fine-tuning runs of every model pre-trained from scratch, on the
     classification tasks: Figure 8 shows MNLI, QNLI, QQP and RTE, and these models' positions
     end at pretrain.max_length, short of a SQuAD context."""
-    tasks = [task for task in TASKS if task not in QA_TASKS]
+    tasks = [name for name in TASKS if task(name).kind != QA]
     return run_metrics(models=list(SCRATCH), tasks=tasks, levels=SCRATCH_LEVELS)
 
 
@@ -181,9 +182,10 @@ def model_location(wildcards):
 def task_data(wildcards):
     """A task's split files: JSON lines of text (arithmetic problems too), or uint8 image
     tensors."""
-    if wildcards.task in IMAGE_TASKS:
+    kind = task(wildcards.task).kind
+    if kind == IMAGE:
         return rules.split_images.output
-    if wildcards.task in ARITHMETIC_TASKS:
+    if kind == ARITHMETIC:
         return rules.split_arithmetic.output
     if wildcards.task in CATALOG_TASKS:
         return rules.split_catalog_task.output
@@ -192,7 +194,7 @@ def task_data(wildcards):
 
 def encoded_input(wildcards):
     """A text task's encoded splits for the run's model; image tasks are read as split."""
-    if wildcards.task in IMAGE_TASKS:
+    if not task(wildcards.task).encoded:
         return []
     return ENCODED.format(model=wildcards.model, task=wildcards.task)
 

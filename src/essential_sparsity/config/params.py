@@ -440,14 +440,14 @@ def finetune_settings(params: dict, task: str, model: str | None = None) -> dict
     """The fine-tuning settings of one task: the section's values, vision.finetune's for an image
     task or arithmetic.finetune's for an arithmetic one, the task's per_task overrides, and for a
     model pre-trained from scratch (scratch-<percent>) pretrain.finetune's on top."""
-    from ..data.arithmetic import ARITHMETIC_TASKS
-    from ..data.images import is_image_task
+    from ..catalog import tasks
     from .levels import pretrain_models  # levels imports this module
 
     settings = {k: v for k, v in params["finetune"].items() if k != "per_task"}
-    if is_image_task(task):
+    kind = tasks.task(task).kind
+    if kind == tasks.IMAGE:
         settings.update(params["vision"]["finetune"])
-    if task in ARITHMETIC_TASKS:
+    if kind == tasks.ARITHMETIC:
         settings.update(params["arithmetic"]["finetune"])
     settings.update(params["finetune"]["per_task"].get(task, {}))
     if model in pretrain_models(params):

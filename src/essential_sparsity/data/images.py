@@ -99,9 +99,6 @@ def load_image_task(name: str) -> ImageData:
     raise SourceError(f"image task {name!r} is unknown (known: {', '.join(IMAGE_TASKS)})")
 
 
-def is_image_task(name: str) -> bool:
-    return name in IMAGE_TASKS
-
 
 def pixel_values(images: torch.Tensor, size: int, channels: int, mean: list[float],
                  std: list[float]) -> torch.Tensor:

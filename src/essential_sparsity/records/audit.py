@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..catalog.tasks import ARITHMETIC, task
 from ..config.levels import parse_nm
 from ..config.params import load_params
-from ..data.arithmetic import ARITHMETIC_TASKS
 from ..evaluation.curves import RUN_COLUMNS
 from ..pruning.masks import checkpoint_weight, load_mask, mask_info, n_pruned
 from .io import ArtefactError, inside, read_json, read_tensors
@@ -189,11 +189,11 @@ def _check_checkpoint(root: Path, checkpoint: Path) -> list[str]:
 def _in_finetune_runs(table: pd.DataFrame, key: tuple) -> bool:
     """Figure 2's table: every run of its models on the text tasks (not those pre-trained here,
     not the arithmetic tasks)."""
-    return key[0] in set(table["model"]) and key[1] not in ARITHMETIC_TASKS
+    return key[0] in set(table["model"]) and task(key[1]).kind != ARITHMETIC
 
 
 def _in_arithmetic_runs(_table: pd.DataFrame, key: tuple) -> bool:
-    return key[1] in ARITHMETIC_TASKS
+    return task(key[1]).kind == ARITHMETIC
 
 
 RUN_TABLES = {"finetune_runs.csv": _in_finetune_runs, "arithmetic_runs.csv": _in_arithmetic_runs}

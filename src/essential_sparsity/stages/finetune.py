@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..catalog import sources
+from ..catalog import sources, tasks
 from ..config.params import finetune_settings
 from ..data import images, splitting
 from ..pruning import masks
@@ -30,7 +30,7 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     mask = masks.load_mask(mask_path)
     labels = splitting.label_names(data_dir)
     examples, prepare = _task_inputs(model, task, data_dir, settings, location, encoded_path)
-    answering = task in sources.QA_TASKS
+    answering = tasks.task(task).kind == tasks.QA
     net = (sources.load_span_predictor(model, seed, location) if answering
            else sources.load_classifier(model, len(labels), seed, location))
     device = job_device(params["resources"]["device"])
@@ -42,7 +42,7 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     train_seconds = time.perf_counter() - start
     test, validation = (_scores(net, task, split, examples[split], data_dir, settings, prepare)
                         for split in ("test", "validation"))
-    metric = qa.METRIC if answering else "accuracy"
+    metric = tasks.task(task).metric
     leaked = finetune.pruned_nonzero(net, mask)
     if leaked:
         raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
@@ -77,11 +77,11 @@ def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
     ids come encoded (`encode_task`); images stay uint8 and are resized and normalized per batch,
     with the pixel scaling the model was pre-trained with. A question-answering split also keeps
     each token's character span in the context, which only decoding reads."""
-    if not images.is_image_task(task):
+    if tasks.task(task).encoded:
         if encoded_path is None:
             raise ArtefactError(f"task {task} is text: its runs read the token ids "
                                 f"`essential-sparsity encode` writes; pass them with --encoded")
-        prepare = qa.model_inputs if task in sources.QA_TASKS else finetune.identity
+        prepare = qa.model_inputs if tasks.task(task).kind == tasks.QA else finetune.identity
         return splitting.read_encoded(encoded_path, model, task, settings["max_length"]), prepare
     scaling = sources.load_pixel_scaling(model, location)
 
@@ -97,6 +97,6 @@ def _scores(net: torch.nn.Module, task: str, split: str, encoded: dict, data_dir
     """One split's metrics: for question answering SQuAD F1 and exact match of the decoded
     answers (against the split's contexts and gold answers, read again), else accuracy."""
     options = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
-    if task in sources.QA_TASKS:
+    if tasks.task(task).kind == tasks.QA:
         return qa.evaluate(net, encoded, splitting.read_split(data_dir, split), **options)
     return finetune.evaluate(net, encoded, prepare=prepare, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..catalog import entries, sources
+from ..catalog import entries, sources, tasks
 from ..data import arithmetic, images, splitting
 
 
@@ -12,12 +12,13 @@ def split_task(params: dict, task: str, out_dir: str | Path) -> None:
     """Write the task's train/validation/test splits and their label counts: text as JSON
     lines, images as uint8 tensors, split by one rule."""
     info = {"task": task, "seed": params["data"]["seed"], "settings": params["data"]}
-    if images.is_image_task(task):
+    kind = tasks.task(task).kind
+    if kind == tasks.IMAGE:
         source = images.load_image_task(task)
         arrays = splitting.make_image_splits(source, params["data"], params["data"]["seed"], task)
         splitting.write_image_splits(out_dir, arrays, source.label_names, info)
         return
-    if task in arithmetic.ARITHMETIC_TASKS:
+    if kind == tasks.ARITHMETIC:
         info["generated"] = params["arithmetic"]["generated"]
         source = arithmetic.load_arithmetic_task(task, info["generated"])
     elif task in entries.user_tasks(params):

@@ -23,7 +23,6 @@ import torch
 from .device import to_device
 from .finetune import autocast, batches, rows
 
-METRIC = "f1"  # Table 1's metric for SQuAD v1.1; exact match is recorded beside it
 # Longest answer considered when decoding, in tokens: the limit of BERT's run_squad.py and
 # transformers' run_qa.py (SQuAD v1.1's answers are a few words).
 MAX_ANSWER_TOKENS = 30

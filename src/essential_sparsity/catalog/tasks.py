@@ -1,0 +1,48 @@
+"""What kind of task a name is, decided here once: the stages, the settings and the rules ask the
+task what it is rather than which list it is on.
+
+The kind says what differs between tasks: how its examples are split and stored (text as JSON
+lines, images as uint8 tensors), whether its runs read token ids encoded once per model, which
+head the model gets and which metric its runs report. A task of params.yaml's catalog is a text
+classification task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..data.arithmetic import ARITHMETIC_TASKS
+from ..data.images import IMAGE_TASKS
+from .sources import QA_TASKS
+
+TEXT = "text classification"
+QA = "extractive question answering"
+IMAGE = "image classification"
+ARITHMETIC = "arithmetic word problems"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str
+
+    @property
+    def metric(self) -> str:
+        """What its runs report: SQuAD's F1 (Table 1; exact match is kept beside it), else
+        test accuracy."""
+        return "f1" if self.kind == QA else "accuracy"
+
+    @property
+    def encoded(self) -> bool:
+        """Whether its runs read token ids (`encode_task`) rather than the stored split."""
+        return self.kind != IMAGE
+
+
+def task(name: str) -> Task:
+    """The task a name in params.yaml stands for, with its kind."""
+    if name in IMAGE_TASKS:
+        return Task(name, IMAGE)
+    if name in ARITHMETIC_TASKS:
+        return Task(name, ARITHMETIC)
+    if name in QA_TASKS:
+        return Task(name, QA)
+    return Task(name, TEXT)
