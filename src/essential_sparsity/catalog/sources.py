@@ -322,24 +322,27 @@ def load_causal_lm(location: str):
     return model.eval(), tokenizer
 
 
-def _hub_dataset_file(task: str, repo: str, filename: str) -> str:
-    """A dataset file from the Hugging Face cache (read from the hub only when online)."""
+def hub_dataset_file(task: str, repo: str, filename: str, revision: str | None = None) -> str:
+    """A dataset file from the Hugging Face cache (read from the hub only when online); offline
+    and not cached, one line with the command that downloads it."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return hf_hub_download(repo, filename, repo_type="dataset")
+        return hf_hub_download(repo, filename, repo_type="dataset", revision=revision)
     except LocalEntryNotFoundError as exc:
-        raise SourceError(f"task {task}: {repo}/{filename} is not in the Hugging Face cache "
-                          f"and the hub is offline; download it on a connected machine "
-                          f"(hf download --repo-type dataset {repo} {filename})") from exc
+        pinned = f" ({revision})" if revision else ""
+        option = f" --revision {revision}" if revision else ""
+        raise SourceError(f"task {task}: {repo}/{filename}{pinned} is not in the Hugging Face "
+                          f"cache and the hub is offline; download it on a connected machine "
+                          f"(hf download --repo-type dataset {repo} {filename}{option})") from exc
 
 
 def _glue_split(task: str, split: str) -> pd.DataFrame:
     import pandas as pd
 
     text, pair, _ = GLUE_TASKS[task]
-    raw = pd.read_parquet(_hub_dataset_file(task, GLUE_REPO,
+    raw = pd.read_parquet(hub_dataset_file(task, GLUE_REPO,
                                             f"{task}/{split}-00000-of-00001.parquet"))
     frame = pd.DataFrame({"text": raw[text].astype(str),
                           "text_pair": raw[pair].astype(str) if pair else "",
@@ -358,7 +361,7 @@ def _qa_split(task: str, split: str) -> pd.DataFrame:
     import pandas as pd
 
     entry = QA_TASKS[task]
-    raw = pd.read_parquet(_hub_dataset_file(task, entry["repo"], entry[split]))
+    raw = pd.read_parquet(hub_dataset_file(task, entry["repo"], entry[split]))
     context = raw["context"].astype(str)
     lead = (context.str.len() - context.str.lstrip().str.len()).tolist()
     answers = raw["answers"].tolist()

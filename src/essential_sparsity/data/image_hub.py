@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 
-from ..catalog.sources import SourceError
+from ..catalog.sources import SourceError, hub_dataset_file
 from .images import ImageData
 
 CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
@@ -82,18 +82,6 @@ HUB_IMAGE_TASKS: dict[str, dict] = {
 }
 
 
-def _cached_file(task: str, repo: str, filename: str) -> str:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return hf_hub_download(repo, filename, repo_type="dataset")
-    except LocalEntryNotFoundError as exc:
-        raise SourceError(f"task {task}: {repo}/{filename} is not in the Hugging Face cache and "
-                          f"the hub is offline; download it on a connected machine "
-                          f"(hf download --repo-type dataset {repo} {filename})") from exc
-
-
 def _decode(blobs: list[bytes], side: int, what: str) -> np.ndarray:
     """Encoded images -> uint8 [n, 3, side, side]; a task of mixed sizes is not the hub's file."""
     from PIL import Image
@@ -114,7 +102,7 @@ def _split(task: str, which: str) -> tuple[np.ndarray, np.ndarray]:
 
     entry = HUB_IMAGE_TASKS[task]
     what = f"task {task}: {entry['repo']}/{entry[which]}"
-    table = pq.read_table(_cached_file(task, entry["repo"], entry[which]),
+    table = pq.read_table(hub_dataset_file(task, entry["repo"], entry[which]),
                           columns=[entry["image"], entry["label"]])
     labels = table.column(entry["label"]).to_numpy().astype(np.int64)
     if labels.size and not 0 <= labels.min() <= labels.max() < len(entry["names"]):

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from ..catalog.sources import SourceError
+from ..catalog.sources import SourceError, hub_dataset_file
 
 if TYPE_CHECKING:  # pandas is imported where data is read, as in sources.py
     import pandas as pd
@@ -200,20 +200,6 @@ def _gives(equation: str | None, answer: float) -> bool:
     return math.isclose(evaluate(equation), answer, rel_tol=1e-4, abs_tol=1e-9)
 
 
-def _cached_file(task: str, entry: dict, filename: str) -> str:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    repo, revision = entry["repo"], entry["revision"]
-    try:
-        return hf_hub_download(repo, filename, repo_type="dataset", revision=revision)
-    except LocalEntryNotFoundError as exc:
-        raise SourceError(f"task {task}: {repo}/{filename} ({revision}) is not in the Hugging "
-                          f"Face cache and the hub is offline; download it on a connected "
-                          f"machine (hf download --repo-type dataset {repo} {filename} "
-                          f"--revision {revision})") from exc
-
-
 def _read(task: str) -> pd.DataFrame:
     """Every row of the task's files, in file order, with its split and the raw columns."""
     import pandas as pd
@@ -223,7 +209,8 @@ def _read(task: str) -> pd.DataFrame:
     frames = []
     for split, files in entry["files"].items():
         for filename in files:
-            frame = pd.read_parquet(_cached_file(task, entry, filename), columns=list(columns))
+            path = hub_dataset_file(task, entry["repo"], filename, entry["revision"])
+            frame = pd.read_parquet(path, columns=list(columns))
             frames.append(frame.rename(columns=columns).assign(split=split))
     return pd.concat(frames, ignore_index=True)
 
