@@ -5,9 +5,9 @@ it, under either tool, and no others.
 
 Three modules every job runs are left out: `records.io` (how artefacts are read and written),
 `config.params` (reading and validating params.yaml) and `records.provenance` (the record beside
-each artefact). Listing
-them would rerun the whole build for a new check or message; what a job computes from params.yaml
-is tracked by its rule's params instead. The Snakefile imports this module: it reads text only."""
+each artefact). Listing them would rerun the whole build for a new check or message; what a job
+computes from params.yaml is tracked by its rule's params instead. The Snakefile imports this
+module: it reads text only."""
 
 from __future__ import annotations
 
