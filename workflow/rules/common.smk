@@ -254,6 +254,24 @@ def lth_parent(wildcards):
     return {"checkpoint": f"{run}/model.safetensors", "previous": mask}
 
 
+def lth_chain_priority(wildcards):
+    """How many jobs of a lottery-ticket chain still follow this one (0 off the chains). A chain
+    (dense run, round 1, its run, round 2, ...) is the build's longest line of jobs that must run
+    one after the other; Snakemake starts the ready job of highest priority first, so the chains
+    begin early and the other jobs fill the second core beside them, instead of one chain
+    running alone at the end."""
+    rounds = len(LTH_LEVELS)
+    if wildcards.model not in MODELS or wildcards.task not in TASKS:
+        return 0
+    if "round" in wildcards.keys():
+        return 2 * (rounds - int(wildcards.round)) + 1
+    if wildcards.method == LTH:
+        return 2 * (rounds - LTH_LEVELS.index(wildcards.sparsity) - 1)
+    dense = (wildcards.method, wildcards.sparsity, wildcards.seed) == (METHODS[0], "0",
+                                                                     str(SEEDS[0]))
+    return 2 * rounds if dense else 0
+
+
 def drawn(fig):
     """A draw rule's outputs; the png is also a result of `snakemake --report`, with the caption
     the report page uses."""

@@ -55,6 +55,7 @@ rule finetune_run:
         encoded=encoded_option,
         settings=lambda wildcards: finetune_settings(config, wildcards.task, wildcards.model),
     threads: config["finetune"]["threads"]
+    priority: lth_chain_priority
     conda:
         ENV
     log:

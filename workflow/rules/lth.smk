@@ -15,6 +15,7 @@ rule lth_round:
     params:
         cli=job_cli,
         rate=config["lth"]["rate"],
+    priority: lth_chain_priority
     conda:
         ENV
     log:

@@ -29,8 +29,9 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
     labels = splitting.label_names(data_dir)
-    examples, prepare = _task_inputs(model, task, data_dir, settings, location, encoded_path)
-    answering = tasks.task(task).kind == tasks.QA
+    entry = tasks.task(task)
+    examples, prepare = _task_inputs(model, entry, data_dir, settings, location, encoded_path)
+    answering = entry.kind == tasks.QA
     net = (sources.load_span_predictor(model, seed, location) if answering
            else sources.load_classifier(model, len(labels), seed, location))
     device = job_device(params["resources"]["device"])
@@ -40,9 +41,9 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
                              desc=f"{task} s={info['target_sparsity']:g} seed={seed}",
                              prepare=prepare)
     train_seconds = time.perf_counter() - start
-    test, validation = (_scores(net, task, split, examples[split], data_dir, settings, prepare)
-                        for split in ("test", "validation"))
-    metric = tasks.task(task).metric
+    test, validation = (_scores(net, answering, split, examples[split], data_dir, settings,
+                                prepare) for split in ("test", "validation"))
+    metric = entry.metric
     leaked = finetune.pruned_nonzero(net, mask)
     if leaked:
         raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
@@ -70,19 +71,20 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     return record
 
 
-def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
+def _task_inputs(model: str, task: tasks.Task, data_dir: str | Path, settings: dict,
                  location: str | None, encoded_path: str | Path | None,
                  ) -> tuple[dict, Callable[[dict], dict]]:
     """The splits of a task as stored, and what turns one batch into the model's inputs: token
     ids come encoded (`encode_task`); images stay uint8 and are resized and normalized per batch,
     with the pixel scaling the model was pre-trained with. A question-answering split also keeps
     each token's character span in the context, which only decoding reads."""
-    if tasks.task(task).encoded:
+    if task.encoded:
         if encoded_path is None:
-            raise ArtefactError(f"task {task} is text: its runs read the token ids "
+            raise ArtefactError(f"task {task.name} is text: its runs read the token ids "
                                 f"`essential-sparsity encode` writes; pass them with --encoded")
-        prepare = qa.model_inputs if tasks.task(task).kind == tasks.QA else finetune.identity
-        return splitting.read_encoded(encoded_path, model, task, settings["max_length"]), prepare
+        prepare = qa.model_inputs if task.kind == tasks.QA else finetune.identity
+        return splitting.read_encoded(encoded_path, model, task.name,
+                                      settings["max_length"]), prepare
     scaling = sources.load_pixel_scaling(model, location)
 
     def prepare(batch: dict) -> dict:
@@ -92,11 +94,11 @@ def _task_inputs(model: str, task: str, data_dir: str | Path, settings: dict,
     return {s: splitting.read_image_split(data_dir, s) for s in splitting.SPLITS}, prepare
 
 
-def _scores(net: torch.nn.Module, task: str, split: str, encoded: dict, data_dir: str | Path,
-            settings: dict, prepare: Callable[[dict], dict]) -> dict:
+def _scores(net: torch.nn.Module, answering: bool, split: str, encoded: dict,
+            data_dir: str | Path, settings: dict, prepare: Callable[[dict], dict]) -> dict:
     """One split's metrics: for question answering SQuAD F1 and exact match of the decoded
     answers (against the split's contexts and gold answers, read again), else accuracy."""
     options = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
-    if tasks.task(task).kind == tasks.QA:
+    if answering:
         return qa.evaluate(net, encoded, splitting.read_split(data_dir, split), **options)
     return finetune.evaluate(net, encoded, prepare=prepare, **options)
