@@ -9,6 +9,7 @@ import pytest
 from hub_fixtures import write_math_snapshots
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from run_records import write_runs
 from test_sources import use_cache
 
 from essential_sparsity.config.params import ParamsError, finetune_settings, load_params, resolve
@@ -99,21 +100,6 @@ def test_arithmetic_params_are_checked_and_applied():
     raw = {**params, "arithmetic": {**params["arithmetic"], "tasks": ["gsm8k"]}}
     with pytest.raises(ParamsError, match="arithmetic"):
         resolve(raw, "default")
-
-
-def write_runs(directory, task: str, values: dict[float, float]) -> list[str]:
-    """metrics.json of one model's OMP runs on a task, one per sparsity."""
-    paths = []
-    for sparsity, value in values.items():
-        path = directory / task / f"{sparsity:g}" / "metrics.json"
-        path.parent.mkdir(parents=True)
-        path.write_text(json.dumps({
-            "model": "minilm-l6", "task": task, "method": "omp-global", "sparsity": sparsity,
-            "seed": 0, "metric": "accuracy", "value": value, "validation_value": value,
-            "test_loss": 1.0, "test_examples": 1000, "steps": 32, "wall_time_s": 1.0,
-            "scope_sparsity": sparsity}))
-        paths.append(str(path))
-    return paths
 
 
 def test_the_tables_name_each_dataset_and_flag_the_stand_ins(tmp_path):

@@ -19,8 +19,10 @@ import yaml
 from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from run_records import write_runs
 from safetensors.torch import load_file
 
+from essential_sparsity.config.levels import pretrain_models
 from essential_sparsity.config.params import ParamsError, load_params
 from essential_sparsity.evaluation import claims
 from essential_sparsity.records.io import ArtefactError, write_json, write_tensors
@@ -267,3 +269,11 @@ def test_a_missing_pretrained_checkpoint_names_the_build_command(tmp_path):
     missing = tmp_path / "results" / "pretrain" / "scratch-100" / "step-480"
     with pytest.raises(sources.SourceError, match=r"build it with snakemake .*scratch-100"):
         sources.load_encoder("scratch-100", str(missing))
+
+
+def test_a_run_of_another_model_stops_the_pretraining_tables(tmp_path, params):
+    scratch = next(iter(pretrain_models(params)))
+    runs = write_runs(tmp_path, "bbc-news", {0.0: 90.0, 0.5: 88.0}, model=scratch)
+    runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
+    with pytest.raises(ArtefactError, match="minilm-l6 are not pre-training runs of this profile"):
+        pretrain_stages.downstream_table(params, runs)

@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from run_records import write_runs
 
 from essential_sparsity.config.params import ParamsError, load_params, resolve
 from essential_sparsity.data import images, splitting
 from essential_sparsity.evaluation import claims
 from essential_sparsity.pruning.scope import scope_weights
 from essential_sparsity.records.io import ArtefactError, read_tensors
+from essential_sparsity.stages import vision as vision_stages
 from essential_sparsity.training import dino, pretrain, vision_pretrain
 
 SIZES = {"train_size": 40, "validation_size": 10, "test_size": 30, "min_chars": 0}
@@ -218,3 +220,11 @@ def test_vision_claims_follow_the_tables():
     assert claims.ssl_more_zeros(vision_tables(0.01, 0.5))["verdict"] != claims.REPRODUCED
     assert claims.ssl_more_sparsity(vision_tables(0.03, 0.5))["verdict"] == claims.REPRODUCED
     assert claims.ssl_more_sparsity(vision_tables(0.03, 4.0))["verdict"] != claims.REPRODUCED
+
+
+def test_a_run_of_another_model_stops_the_vision_tables(tmp_path, params):
+    vit = params["vision"]["models"][0]
+    runs = write_runs(tmp_path, "digits", {0.0: 90.0, 0.5: 88.0}, model=vit)
+    runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
+    with pytest.raises(ArtefactError, match="minilm-l6 are not vision runs of this profile"):
+        vision_stages.downstream_table(params, runs)

@@ -33,6 +33,18 @@ def runs_table(metric_files: list[str | Path]) -> pd.DataFrame:
     return frame.sort_values(["model", "task", "method", "sparsity", "seed"], ignore_index=True)
 
 
+def runs_of(metric_files: list[str | Path], column: str, expected: list[str],
+            what: str) -> pd.DataFrame:
+    """`runs_table`, for a figure whose runs must all be of the `expected` models or tasks
+    (`column`): a stray run stops its table rather than joining the curves unlabelled."""
+    runs = runs_table(metric_files)
+    unknown = sorted(set(runs[column]) - set(expected))
+    if unknown:
+        raise ArtefactError(f"runs of {unknown[0]} are not {what} runs of this profile "
+                            f"({', '.join(expected)})")
+    return runs
+
+
 def drop_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean metric per (model, task, method, sparsity) and its drop from the dense mean.
 

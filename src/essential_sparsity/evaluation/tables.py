@@ -35,11 +35,7 @@ def arithmetic_tables(params: dict, metric_files: list[str],
                       out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
     """Figure 4's tables: every arithmetic run, drop vs sparsity and essential sparsity, each row
     with the paper's dataset the task is or, when generated, stands in for."""
-    runs = curves.runs_table(metric_files)
-    unknown = sorted(set(runs["task"]) - set(params["arithmetic"]["tasks"]))
-    if unknown:
-        raise ArtefactError(f"runs on {unknown[0]} are not arithmetic runs of this profile "
-                            f"({', '.join(params['arithmetic']['tasks'])})")
+    runs = curves.runs_of(metric_files, "task", params["arithmetic"]["tasks"], "arithmetic")
     drops = curves.drop_table(runs)
     tables = {"runs": runs, "drop_vs_sparsity": drops,
               "essential_sparsity": curves.essential_sparsity(

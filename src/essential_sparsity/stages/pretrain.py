@@ -193,16 +193,12 @@ def loss_table(run_dirs: list[str | Path]) -> pd.DataFrame:
 def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
     """Figure 8 (ii, iii): each subset's fine-tuned accuracy and drop against sparsity, with
     its data fraction; the dense rows are panel (iii)."""
-    runs = curves.runs_table(metric_files)
+    fractions = pretrain_models(params)
+    runs = curves.runs_of(metric_files, "model", list(fractions), "pre-training")
     drops = curves.drop_table(runs)
     examples = runs.groupby(["model", "task"])["test_examples"].min()
     drops["test_examples"] = examples.reindex(
         pd.MultiIndex.from_frame(drops[["model", "task"]])).to_numpy()
-    fractions = pretrain_models(params)
-    unknown = sorted(set(drops["model"]) - set(fractions))
-    if unknown:
-        raise ArtefactError(f"runs of {unknown[0]} are not pre-training runs of this profile "
-                            f"({', '.join(fractions)})")
     drops.insert(1, "fraction", drops["model"].map(fractions))
     return drops.sort_values(["task", "fraction", "sparsity"], ascending=[True, False, True],
                              ignore_index=True)

@@ -148,11 +148,8 @@ def loss_table(run_dirs: list[str | Path]) -> pd.DataFrame:
 def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
     """Figures 3 and 6: each vision model's fine-tuned accuracy and drop against sparsity, with
     its pre-training objective."""
-    drops = curves.drop_table(curves.runs_table(metric_files))
-    unknown = sorted(set(drops["model"]) - set(params["vision"]["models"]))
-    if unknown:
-        raise ArtefactError(f"runs of {unknown[0]} are not vision runs of this profile "
-                            f"({', '.join(params['vision']['models'])})")
+    drops = curves.drop_table(curves.runs_of(metric_files, "model", params["vision"]["models"],
+                                             "vision"))
     drops.insert(1, "objective", drops["model"].map(VISION_OBJECTIVES))
     roles = _roles(params)
     drops.insert(2, "role", drops["model"].map(lambda m: roles.get(m, "")))
