@@ -236,20 +236,24 @@ def run_mask(wildcards):
                            round=LTH_LEVELS.index(wildcards.sparsity) + 1)
 
 
+# The dense run every lottery-ticket chain starts from: the first pruning method at sparsity 0,
+# first seed. Its rounds fine-tune with that seed too.
+LTH_ROOT = {"method": METHODS[0], "sparsity": "0", "seed": str(SEEDS[0])}
+
+
 def lth_parent(wildcards):
     """The run and mask a round prunes further: the previous round's, or the dense ones."""
     r = int(wildcards.round)
     if not 1 <= r <= len(LTH_LEVELS):
         raise ValueError(f"LTH has rounds 1..{len(LTH_LEVELS)} (lth.rate and the grid), "
                          f"not {r}")
-    seed = SEEDS[0]
     if r == 1:
-        run = RUN.format(model=wildcards.model, task=wildcards.task, method=METHODS[0],
-                         sparsity="0", seed=seed)
-        mask = MASK.format(model=wildcards.model, method=METHODS[0], sparsity="0")
+        run = RUN.format(model=wildcards.model, task=wildcards.task, **LTH_ROOT)
+        mask = MASK.format(model=wildcards.model, method=LTH_ROOT["method"],
+                           sparsity=LTH_ROOT["sparsity"])
     else:
         run = RUN.format(model=wildcards.model, task=wildcards.task, method=LTH,
-                         sparsity=LTH_LEVELS[r - 2], seed=seed)
+                         sparsity=LTH_LEVELS[r - 2], seed=LTH_ROOT["seed"])
         mask = LTH_MASK.format(model=wildcards.model, task=wildcards.task, round=r - 1)
     return {"checkpoint": f"{run}/model.safetensors", "previous": mask}
 
@@ -267,8 +271,7 @@ def lth_chain_priority(wildcards):
         return 2 * (rounds - int(wildcards.round)) + 1
     if wildcards.method == LTH:
         return 2 * (rounds - LTH_LEVELS.index(wildcards.sparsity) - 1)
-    dense = (wildcards.method, wildcards.sparsity, wildcards.seed) == (METHODS[0], "0",
-                                                                     str(SEEDS[0]))
+    dense = all(wildcards[key] == value for key, value in LTH_ROOT.items())
     return 2 * rounds if dense else 0
 
 

@@ -12,188 +12,36 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ..catalog.sources import SourceError
 from ..config.params import ParamsError, load_params
 from ..records.io import ArtefactError, write_csv
 
 EXPECTED = (ParamsError, SourceError, ArtefactError)
-# The subcommands that compute on tensors: they import torch (and set its threads); the others
-# (check, sources, tables, claims, figures, the report, compare) never do.
-TENSOR_COMMANDS = {"split", "prune", "lth", "encode", "finetune", "pretrain-data", "pretrain",
-                   "pretrain-tables", "vision-pretrain", "vision-tables", "corpus", "convert-lm",
-                   "llm-prune", "prune-sharded", "similarity", "audit"}
+# What a subcommand returns: its exit status and the stage's record, whose timings (`*_time_s`)
+# go to the job's run record.
+Outcome = tuple[int, dict]
+DONE: Outcome = (0, {})
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="essential-sparsity", description=__doc__)
-    parser.add_argument("--params", default="params.yaml", help="path to params.yaml")
-    parser.add_argument("--profile", default=None, help="smoke | default | paper "
-                        "(default: the file's `profile:`)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (the Snakemake rules pass the job's {threads})")
-    parser.add_argument("--record-output", action="append", default=[], metavar="PATH",
-                        help="on success, write a provenance record beside PATH (repeat it; the "
-                        "Snakemake rules pass every output of the job)")
-    parser.add_argument("--record-input", action="append", default=[], metavar="PATH",
-                        help="an input the records name with its MD5 (repeat it)")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _required(flag: str, **options) -> tuple[str, dict]:
+    return flag, {"required": True, **options}
 
-    sub.add_parser("check", help="validate params.yaml and print the resolved settings")
-    sub.add_parser("sources", help="list models and tasks and whether they are installed")
 
-    p = sub.add_parser("split", help="write a task's train/validation/test splits")
-    p.add_argument("--task", required=True)
-    p.add_argument("--out-dir", required=True)
+def _csv_outputs(*names: str) -> list[tuple[str, dict]]:
+    return [_required(f"--{name}", help="output csv") for name in names]
 
-    p = sub.add_parser("prune", help="one-shot magnitude pruning of a pre-trained model")
-    p.add_argument("--model", required=True)
-    p.add_argument("--method", required=True)
-    p.add_argument("--sparsity", type=float, required=True)
-    p.add_argument("--out", required=True, help="mask .safetensors (report .json beside it)")
-    p.add_argument("--location", default=None,
-                   help="the checkpoint directory of a model pre-trained by the pipeline")
 
-    p = sub.add_parser("lth", help="one lottery-ticket round: prune a fine-tuned run further")
-    p.add_argument("--model", required=True)
-    p.add_argument("--task", required=True)
-    p.add_argument("--round", type=int, required=True)
-    p.add_argument("--checkpoint", required=True, help="the previous round's fine-tuned weights")
-    p.add_argument("--previous", required=True, help="the previous round's mask")
-    p.add_argument("--out", required=True, help="mask .safetensors (report .json beside it)")
-
-    p = sub.add_parser("encode", help="a text task's splits as one model's token ids, shared "
-                       "by every fine-tuning run of the pair")
-    p.add_argument("--model", required=True)
-    p.add_argument("--task", required=True)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--out", required=True, help="the encoded splits, .safetensors")
-    p.add_argument("--location", default=None,
-                   help="the checkpoint directory of a model pre-trained by the pipeline")
-
-    p = sub.add_parser("finetune", help="sparse fine-tuning under a fixed mask")
-    p.add_argument("--model", required=True)
-    p.add_argument("--task", required=True)
-    p.add_argument("--mask", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--location", default=None,
-                   help="the checkpoint directory of a model pre-trained by the pipeline")
-    p.add_argument("--encoded", default=None, help="a text task's encoded splits (encode)")
-
-    p = sub.add_parser("pretrain-data", help="corpus, WordPiece vocabulary and packed "
-                       "sequences for pre-training from scratch")
-    p.add_argument("--out-dir", required=True)
-
-    p = sub.add_parser("pretrain", help="masked-LM pre-training of one data fraction's BERT")
-    p.add_argument("--model", required=True, help="scratch-<percent of the corpus>")
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--out-dir", required=True, help="checkpoints out-dir/step-K")
-
-    p = sub.add_parser("pretrain-tables", help="Figure 8's tables from the pre-training runs")
-    p.add_argument("--runs", nargs="+", required=True, help="the runs' directories")
-    p.add_argument("--finetune", nargs="+", required=True, help="their fine-tuning metrics")
-    for name in ("zero-weights", "onset", "losses", "drop-vs-sparsity"):
-        p.add_argument(f"--{name}", required=True, help="output csv")
-
-    p = sub.add_parser("vision-pretrain", help="pre-train one vision transformer (supervised "
-                       "or DINO)")
-    p.add_argument("--model", required=True, help="vit-sl or vit-ssl")
-    p.add_argument("--out-dir", required=True, help="checkpoints out-dir/step-K")
-
-    p = sub.add_parser("vision-tables", help="Figures 3, 6 and 7's tables")
-    p.add_argument("--runs", nargs="*", default=[], help="the pre-training runs' directories")
-    p.add_argument("--finetune", nargs="+", required=True, help="the fine-tuning metrics")
-    for name in ("losses", "zero-weights", "weight-histograms", "drop-vs-sparsity",
-                 "essential-sparsity"):
-        p.add_argument(f"--{name}", required=True, help="output csv")
-
-    p = sub.add_parser("corpus", help="plain text for causal LMs: train, held-out, questions")
-    p.add_argument("--out-dir", required=True)
-
-    p = sub.add_parser("convert-lm", help="dequantize a packaged GGUF causal LM once")
-    p.add_argument("--model", required=True)
-    p.add_argument("--out-dir", required=True)
-
-    p = sub.add_parser("llm-prune", help="one-shot prune a causal LM and evaluate it zero-shot")
-    p.add_argument("--model", required=True)
-    p.add_argument("--location", required=True, help="converted directory or hub id")
-    p.add_argument("--method", required=True)
-    p.add_argument("--level", required=True, help="a sparsity, or nm-N-M")
-    p.add_argument("--corpus-dir", required=True)
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--mask", required=True, help="packed mask .safetensors (report beside it)")
-
-    p = sub.add_parser("prune-sharded", help="global OMP over a sharded safetensors checkpoint, "
-                       "one tensor in memory at a time (7B/13B on a small machine)")
-    p.add_argument("--checkpoint", required=True,
-                   help="a model directory: config.json and *.safetensors shards")
-    p.add_argument("--sparsity", type=float, action="append", required=True)
-    p.add_argument("--out-dir", required=True, help="one directory of mask shards per sparsity")
-
-    p = sub.add_parser("llm-table", help="Figure 11's table from the causal-LM runs")
-    p.add_argument("--out", required=True)
-    p.add_argument("runs", nargs="+")
-
-    p = sub.add_parser("tables", help="tidy tables and essential sparsity from metrics.json files")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--metrics-json", required=True)
-    p.add_argument("runs", nargs="+")
-
-    p = sub.add_parser("arithmetic-tables", help="Figure 4's tables from the arithmetic runs")
-    for name in ("runs", "drop-vs-sparsity", "essential-sparsity"):
-        p.add_argument(f"--{name}", required=True, dest=name.replace("-", "_"))
-    p.add_argument("metrics", nargs="+")
-
-    p = sub.add_parser("similarity", help="Figure 10's table: cosine similarity of masks")
-    p.add_argument("--out", required=True)
-    p.add_argument("lth_masks", nargs="+")
-
-    p = sub.add_parser("claims", help="check the paper's claims against the result tables")
-    p.add_argument("--claims", required=True, help="the claims file (workflow/claims.yaml)")
-    p.add_argument("--tables", required=True, help="the directory of result tables")
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-    p = sub.add_parser("report", help="the report page: figures, claims, provenance")
-    p.add_argument("--out", required=True, help="the page (reports/index.html)")
-    p.add_argument("--notebooks-dir", required=True, help="executed notebooks, <figure>.html")
-    p.add_argument("--captions-dir", required=True, help="captions, <figure>.rst")
-    p.add_argument("--essential", required=True, help="essential_sparsity.csv")
-    p.add_argument("--claims", required=True, help="claims.csv")
-    p.add_argument("figures", nargs="+", help="the figures' png files")
-
-    p = sub.add_parser("mask-table", help="Figure 1's table from a mask's sparsity report")
-    p.add_argument("--report", required=True)
-    p.add_argument("--out", required=True)
-
-    p = sub.add_parser("audit", help="check every artefact against what it claims: mask "
-                       "sparsity, nesting and N:M, zeros kept by fine-tuning, tables vs metrics, "
-                       "provenance vs the artefact, params.yaml, dvc.lock and the inputs")
-    p.add_argument("--root", default=".", help="the project directory holding results/")
-
-    p = sub.add_parser("compare", help="this build's tables, essential sparsities and claim "
-                       "verdicts against another build's, within the claims' noise; exit 1 "
-                       "when they differ")
-    p.add_argument("other", help="another build's project directory, or a git revision whose "
-                   "dvc.lock names the tables (fetched from the DVC cache or remote)")
-    p.add_argument("--root", default=".", help="this build's project directory")
-    p.add_argument("--tolerance", type=float, default=None, help="one absolute tolerance for "
-                   "every number, in its column's units (default: 2 standard errors for "
-                   "metrics, relative 1e-5 for other numbers)")
-    p.add_argument("--show", type=int, default=10, help="differing cells listed per table "
-                   "(0: all)")
-
-    p = sub.add_parser("render", help="execute a figure notebook with papermill")
-    p.add_argument("--notebook", required=True)
-    p.add_argument("--html", required=True, help="executed notebook as HTML")
-    p.add_argument("--out", action="append", default=[], metavar="NAME=PATH",
-                   help="a file the notebook writes (renamed into place only on success)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="another notebook parameter (VALUE parsed as JSON when it can be)")
-    return parser
+# Options several subcommands share.
+MODEL = _required("--model")
+TASK = _required("--task")
+DATA_DIR = _required("--data-dir")
+OUT_DIR = _required("--out-dir")
+MASK_OUT = _required("--out", help="mask .safetensors (report .json beside it)")
+LOCATION = ("--location", {"default": None, "help": "the checkpoint directory of a model "
+                                                    "pre-trained by the pipeline"})
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -213,148 +61,386 @@ def _json_or_text(value: str):
         return value
 
 
-def run(args: argparse.Namespace, params: dict) -> tuple[int, dict[str, float]]:
-    """Run one subcommand with the validated params; its exit status (0 unless the subcommand
-    says otherwise) and the stage's own timings (`*_time_s`), for the job's run record."""
-    if args.command in TENSOR_COMMANDS:
+def _check(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..catalog.entries import check
+    check(params)
+    print(json.dumps(params, indent=2))
+    return DONE
+
+
+def _sources(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..catalog.entries import available
+    from ..catalog.sources import available_sources
+    from ..data.arithmetic import available_sources as arithmetic_sources
+    for row in available_sources() + arithmetic_sources() + available(params):
+        hub = row["source"].startswith("hub ")
+        state = "from the hub (paper profile)" if hub else (
+            "installed" if row["installed"] else f"MISSING: {row.get('fix', 'make setup')}")
+        print(f"{row['kind']:10} {row['name']:18} {row['source']:32} {state}")
+    return DONE
+
+
+def _split(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.split import split_task
+    split_task(params, args.task, args.out_dir)
+    return DONE
+
+
+def _prune(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.prune import prune
+    report = prune(params, args.model, args.method, args.sparsity, args.out, args.location)
+    print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
+          f"({report['sparsity']:.4f})")
+    return DONE
+
+
+def _lth(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.lth import lth_round
+    report = lth_round(params, args.model, args.task, args.round, args.checkpoint, args.previous,
+                       args.out)
+    print(f"{args.out}: round {args.round}, pruned {report['pruned']} of "
+          f"{report['weights']} ({report['sparsity']:.4f})")
+    return DONE
+
+
+def _encode(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.encode import encode_task
+    info = encode_task(params, args.model, args.task, args.data_dir, args.out, args.location)
+    print(f"{args.out}: {info['examples']} examples at max_length {info['max_length']}")
+    return DONE
+
+
+def _finetune(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.finetune import finetune_run
+    record = finetune_run(params, args.model, args.task, args.mask, args.seed, args.data_dir,
+                          args.metrics, args.checkpoint, args.location, args.encoded)
+    print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
+          f"in {record['wall_time_s']:.0f} s")
+    return 0, record
+
+
+def _pretrain_data(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.pretrain import build_data
+    print(json.dumps(build_data(params, args.out_dir)))
+    return DONE
+
+
+def _pretrain(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.pretrain import pretrain_run
+    summary = pretrain_run(params, args.model, args.data_dir, args.out_dir)
+    last = summary["history"][-1]
+    print(f"{args.out_dir}: {summary['steps']} steps on {summary['sequences']} sequences, "
+          f"held-out MLM loss {summary['history'][0]['heldout_loss']:.3f} -> "
+          f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
+    return 0, summary
+
+
+def _pretrain_tables(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.pretrain import pretrain_tables
+    out = {"zero_weights": args.zero_weights, "onset": args.onset, "losses": args.losses,
+           "drop_vs_sparsity": args.drop_vs_sparsity}
+    tables = pretrain_tables(params, args.runs, args.finetune, out)
+    print(tables["onset"].to_string(index=False))
+    return DONE
+
+
+def _vision_pretrain(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.vision import vision_pretrain_run
+    summary = vision_pretrain_run(params, args.model, args.out_dir)
+    first, last = summary["history"][0], summary["history"][-1]
+    print(f"{args.out_dir}: {summary['objective']}, {summary['steps']} steps on "
+          f"{summary['images']} images, held-out loss {first['heldout_loss']:.3f} -> "
+          f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
+    return 0, summary
+
+
+def _vision_tables(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.vision import vision_tables
+    out = {"losses": args.losses, "zero_weights": args.zero_weights,
+           "weight_histograms": args.weight_histograms,
+           "drop_vs_sparsity": args.drop_vs_sparsity,
+           "essential_sparsity": args.essential_sparsity}
+    tables = vision_tables(params, args.runs, args.finetune, out)
+    print(tables["essential_sparsity"].to_string(index=False))
+    return DONE
+
+
+def _corpus(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.llm import build_corpus
+    print(json.dumps(build_corpus(params, args.out_dir)))
+    return DONE
+
+
+def _convert_lm(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..catalog.sources import convert_gguf
+    convert_gguf(args.model, args.out_dir)
+    return DONE
+
+
+def _llm_prune(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.llm import prune_and_evaluate
+    record = prune_and_evaluate(params, args.model, args.location, args.method, args.level,
+                                args.corpus_dir, args.metrics, args.mask)
+    print(f"{args.metrics}: sparsity {record['scope_sparsity']:.4f}, perplexity "
+          f"{record['perplexity']:.2f}, accuracy {record['accuracy']:.1f}")
+    return 0, record
+
+
+def _prune_sharded(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.llm import prune_sharded
+    for sparsity, directory in prune_sharded(params, args.checkpoint, args.sparsity,
+                                             args.out_dir).items():
+        print(f"{directory}: global OMP at {sparsity:g}")
+    return DONE
+
+
+def _llm_table(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..evaluation.tables import zero_shot_table
+    table = zero_shot_table(args.runs)
+    write_csv(args.out, table)
+    print(table.to_string(index=False))
+    return DONE
+
+
+def _tables(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..evaluation.tables import finetune_tables
+    print(finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
+          .to_string(index=False))
+    return DONE
+
+
+def _arithmetic_tables(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..evaluation.tables import arithmetic_tables
+    out = {"runs": args.runs, "drop_vs_sparsity": args.drop_vs_sparsity,
+           "essential_sparsity": args.essential_sparsity}
+    built = arithmetic_tables(params, args.metrics, out)
+    print(built["essential_sparsity"].to_string(index=False))
+    return DONE
+
+
+def _similarity(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..stages.similarity import mask_similarity
+    mask_similarity(params, args.lth_masks, args.out)
+    return DONE
+
+
+def _claims(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..evaluation.tables import claims_report
+    table = claims_report(params, args.claims, args.tables, args.out_csv, args.out_md)
+    print(table[["id", "verdict", "ours"]].to_string(index=False))
+    return DONE
+
+
+def _report(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..records.report import write_report
+    write_report(args.out, args.figures, args.notebooks_dir, args.captions_dir, args.essential,
+                 args.claims, args.params, params["profile"])
+    print(f"the report: {args.out}")
+    return DONE
+
+
+def _mask_table(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..evaluation.tables import mask_table
+    mask_table(args.report, args.out)
+    return DONE
+
+
+def _audit(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..records.audit import audit
+    problems = audit(args.root)
+    for line in problems:
+        print(line)
+    print(f"audit: {len(problems)} violations under {args.root}/results and reports",
+          file=sys.stderr)
+    return (1 if problems else 0), {}
+
+
+def _compare(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..evaluation.compare import compare
+    status, lines = compare(args.root, args.other, args.tolerance, args.show)
+    print("\n".join(lines))
+    return status, {}
+
+
+def _render(args: argparse.Namespace, params: dict) -> Outcome:
+    from ..records.render import render_notebook
+    extra = {k: _json_or_text(v) for k, v in _pairs(args.param).items()}
+    render_notebook(args.notebook, args.html, _pairs(args.out), extra)
+    return DONE
+
+
+class Subcommand(NamedTuple):
+    help: str
+    options: list[tuple[str, dict]]
+    run: Callable[[argparse.Namespace, dict], Outcome]
+    tensor: bool = False  # computes on tensors: imports torch and sets its threads
+
+
+# Every subcommand: what it does, its options, the function that runs it. The ones that do not
+# compute on tensors (check, sources, the tables, claims, figures, the report, compare) never
+# import torch.
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "check": Subcommand("validate params.yaml and print the resolved settings", [], _check),
+    "sources": Subcommand("list models and tasks and whether they are installed", [],
+                          _sources),
+    "split": Subcommand("write a task's train/validation/test splits", [TASK, OUT_DIR], _split,
+                        tensor=True),
+    "prune": Subcommand("one-shot magnitude pruning of a pre-trained model",
+                        [MODEL, _required("--method"), _required("--sparsity", type=float),
+                         MASK_OUT, LOCATION], _prune, tensor=True),
+    "lth": Subcommand("one lottery-ticket round: prune a fine-tuned run further",
+                      [MODEL, TASK, _required("--round", type=int),
+                       _required("--checkpoint", help="the previous round's fine-tuned weights"),
+                       _required("--previous", help="the previous round's mask"), MASK_OUT],
+                      _lth, tensor=True),
+    "encode": Subcommand("a text task's splits as one model's token ids, shared by every "
+                         "fine-tuning run of the pair",
+                         [MODEL, TASK, DATA_DIR,
+                          _required("--out", help="the encoded splits, .safetensors"), LOCATION],
+                         _encode, tensor=True),
+    "finetune": Subcommand("sparse fine-tuning under a fixed mask",
+                           [MODEL, TASK, _required("--mask"), _required("--seed", type=int),
+                            DATA_DIR, _required("--metrics"), ("--checkpoint", {"default": None}),
+                            LOCATION, ("--encoded", {"default": None, "help": "a text task's "
+                                                     "encoded splits (encode)"})],
+                           _finetune, tensor=True),
+    "pretrain-data": Subcommand("corpus, WordPiece vocabulary and packed sequences for "
+                                "pre-training from scratch", [OUT_DIR], _pretrain_data,
+                                tensor=True),
+    "pretrain": Subcommand("masked-LM pre-training of one data fraction's BERT",
+                           [_required("--model", help="scratch-<percent of the corpus>"),
+                            DATA_DIR, _required("--out-dir", help="checkpoints out-dir/step-K")],
+                           _pretrain, tensor=True),
+    "pretrain-tables": Subcommand("Figure 8's tables from the pre-training runs",
+                                  [_required("--runs", nargs="+", help="the runs' directories"),
+                                   _required("--finetune", nargs="+",
+                                             help="their fine-tuning metrics"),
+                                   *_csv_outputs("zero-weights", "onset", "losses",
+                                                 "drop-vs-sparsity")],
+                                  _pretrain_tables, tensor=True),
+    "vision-pretrain": Subcommand("pre-train one vision transformer (supervised or DINO)",
+                                  [_required("--model", help="vit-sl or vit-ssl"),
+                                   _required("--out-dir", help="checkpoints out-dir/step-K")],
+                                  _vision_pretrain, tensor=True),
+    "vision-tables": Subcommand("Figures 3, 6 and 7's tables",
+                                [("--runs", {"nargs": "*", "default": [],
+                                             "help": "the pre-training runs' directories"}),
+                                 _required("--finetune", nargs="+",
+                                           help="the fine-tuning metrics"),
+                                 *_csv_outputs("losses", "zero-weights", "weight-histograms",
+                                               "drop-vs-sparsity", "essential-sparsity")],
+                                _vision_tables, tensor=True),
+    "corpus": Subcommand("plain text for causal LMs: train, held-out, questions", [OUT_DIR],
+                         _corpus, tensor=True),
+    "convert-lm": Subcommand("dequantize a packaged GGUF causal LM once", [MODEL, OUT_DIR],
+                             _convert_lm, tensor=True),
+    "llm-prune": Subcommand("one-shot prune a causal LM and evaluate it zero-shot",
+                            [MODEL, _required("--location", help="converted directory or hub id"),
+                             _required("--method"),
+                             _required("--level", help="a sparsity, or nm-N-M"),
+                             _required("--corpus-dir"), _required("--metrics"),
+                             _required("--mask", help="packed mask .safetensors (report beside "
+                                                      "it)")],
+                            _llm_prune, tensor=True),
+    "prune-sharded": Subcommand("global OMP over a sharded safetensors checkpoint, one tensor in "
+                                "memory at a time (7B/13B on a small machine)",
+                                [_required("--checkpoint", help="a model directory: config.json "
+                                                                "and *.safetensors shards"),
+                                 _required("--sparsity", type=float, action="append"),
+                                 _required("--out-dir", help="one directory of mask shards per "
+                                                             "sparsity")],
+                                _prune_sharded, tensor=True),
+    "llm-table": Subcommand("Figure 11's table from the causal-LM runs",
+                            [_required("--out"), ("runs", {"nargs": "+"})], _llm_table),
+    "tables": Subcommand("tidy tables and essential sparsity from metrics.json files",
+                         [OUT_DIR, _required("--metrics-json"), ("runs", {"nargs": "+"})],
+                         _tables),
+    "arithmetic-tables": Subcommand("Figure 4's tables from the arithmetic runs",
+                                    [_required("--runs"), _required("--drop-vs-sparsity"),
+                                     _required("--essential-sparsity"),
+                                     ("metrics", {"nargs": "+"})], _arithmetic_tables),
+    "similarity": Subcommand("Figure 10's table: cosine similarity of masks",
+                             [_required("--out"), ("lth_masks", {"nargs": "+"})], _similarity,
+                             tensor=True),
+    "claims": Subcommand("check the paper's claims against the result tables",
+                         [_required("--claims", help="the claims file (workflow/claims.yaml)"),
+                          _required("--tables", help="the directory of result tables"),
+                          _required("--out-csv"), _required("--out-md")], _claims),
+    "report": Subcommand("the report page: figures, claims, provenance",
+                         [_required("--out", help="the page (reports/index.html)"),
+                          _required("--notebooks-dir", help="executed notebooks, <figure>.html"),
+                          _required("--captions-dir", help="captions, <figure>.rst"),
+                          _required("--essential", help="essential_sparsity.csv"),
+                          _required("--claims", help="claims.csv"),
+                          ("figures", {"nargs": "+", "help": "the figures' png files"})],
+                         _report),
+    "mask-table": Subcommand("Figure 1's table from a mask's sparsity report",
+                             [_required("--report"), _required("--out")], _mask_table),
+    "audit": Subcommand("check every artefact against what it claims: mask sparsity, nesting "
+                        "and N:M, zeros kept by fine-tuning, tables vs metrics, provenance vs "
+                        "the artefact, params.yaml, dvc.lock and the inputs",
+                        [("--root", {"default": ".",
+                                     "help": "the project directory holding results/"})],
+                        _audit, tensor=True),
+    "compare": Subcommand("this build's tables, essential sparsities and claim verdicts against "
+                          "another build's, within the claims' noise; exit 1 when they differ",
+                          [("other", {"help": "another build's project directory, or a git "
+                                      "revision whose dvc.lock names the tables (fetched from "
+                                      "the DVC cache or remote)"}),
+                           ("--root", {"default": ".", "help": "this build's project directory"}),
+                           ("--tolerance", {"type": float, "default": None,
+                                            "help": "one absolute tolerance for every number, "
+                                            "in its column's units (default: 2 standard errors "
+                                            "for metrics, relative 1e-5 for other numbers)"}),
+                           ("--show", {"type": int, "default": 10,
+                                       "help": "differing cells listed per table (0: all)"})],
+                          _compare),
+    "render": Subcommand("execute a figure notebook with papermill",
+                         [_required("--notebook"),
+                          _required("--html", help="executed notebook as HTML"),
+                          ("--out", {"action": "append", "default": [], "metavar": "NAME=PATH",
+                                     "help": "a file the notebook writes (renamed into place "
+                                     "only on success)"}),
+                          ("--param", {"action": "append", "default": [],
+                                       "metavar": "NAME=VALUE",
+                                       "help": "another notebook parameter (VALUE parsed as "
+                                       "JSON when it can be)"})],
+                         _render),
+}
+TENSOR_COMMANDS = {name for name, subcommand in SUBCOMMANDS.items() if subcommand.tensor}
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="essential-sparsity", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", help="path to params.yaml")
+    parser.add_argument("--profile", default=None, help="smoke | default | paper "
+                        "(default: the file's `profile:`)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (the Snakemake rules pass the job's {threads})")
+    parser.add_argument("--record-output", action="append", default=[], metavar="PATH",
+                        help="on success, write a provenance record beside PATH (repeat it; the "
+                        "Snakemake rules pass every output of the job)")
+    parser.add_argument("--record-input", action="append", default=[], metavar="PATH",
+                        help="an input the records name with its MD5 (repeat it)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, subcommand in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=subcommand.help)
+        for flag, options in subcommand.options:
+            p.add_argument(flag, **options)
+    return parser
+
+
+def run(args: argparse.Namespace, params: dict) -> Outcome:
+    """Run one subcommand with the validated params; its exit status and the stage's own
+    timings (`*_time_s`), for the job's run record."""
+    subcommand = SUBCOMMANDS[args.command]
+    if subcommand.tensor:
         import torch
 
         if args.threads:
             torch.set_num_threads(args.threads)
-    else:
-        from ..evaluation import tables
-    record: dict = {}
-    if args.command == "check":
-        from ..catalog.entries import check
-        check(params)
-        print(json.dumps(params, indent=2))
-    elif args.command == "sources":
-        from ..catalog.entries import available
-        from ..catalog.sources import available_sources
-        from ..data.arithmetic import available_sources as arithmetic_sources
-        for row in available_sources() + arithmetic_sources() + available(params):
-            hub = row["source"].startswith("hub ")
-            state = "from the hub (paper profile)" if hub else (
-                "installed" if row["installed"] else f"MISSING: {row.get('fix', 'make setup')}")
-            print(f"{row['kind']:10} {row['name']:18} {row['source']:32} {state}")
-    elif args.command == "split":
-        from ..stages.split import split_task
-        split_task(params, args.task, args.out_dir)
-    elif args.command == "prune":
-        from ..stages.prune import prune
-        report = prune(params, args.model, args.method, args.sparsity, args.out,
-                              args.location)
-        print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
-              f"({report['sparsity']:.4f})")
-    elif args.command == "lth":
-        from ..stages.lth import lth_round
-        report = lth_round(params, args.model, args.task, args.round, args.checkpoint,
-                                  args.previous, args.out)
-        print(f"{args.out}: round {args.round}, pruned {report['pruned']} of "
-              f"{report['weights']} ({report['sparsity']:.4f})")
-    elif args.command == "encode":
-        from ..stages.encode import encode_task
-        info = encode_task(params, args.model, args.task, args.data_dir, args.out,
-                                  args.location)
-        print(f"{args.out}: {info['examples']} examples at max_length {info['max_length']}")
-    elif args.command == "finetune":
-        from ..stages.finetune import finetune_run
-        record = finetune_run(params, args.model, args.task, args.mask, args.seed,
-                                     args.data_dir, args.metrics, args.checkpoint,
-                                     args.location, args.encoded)
-        print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
-              f"in {record['wall_time_s']:.0f} s")
-    elif args.command == "pretrain-data":
-        from ..stages.pretrain import build_data
-        print(json.dumps(build_data(params, args.out_dir)))
-    elif args.command == "pretrain":
-        from ..stages.pretrain import pretrain_run
-        record = summary = pretrain_run(params, args.model, args.data_dir, args.out_dir)
-        last = summary["history"][-1]
-        print(f"{args.out_dir}: {summary['steps']} steps on {summary['sequences']} sequences, "
-              f"held-out MLM loss {summary['history'][0]['heldout_loss']:.3f} -> "
-              f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
-    elif args.command == "pretrain-tables":
-        from ..stages.pretrain import pretrain_tables
-        out = {"zero_weights": args.zero_weights, "onset": args.onset, "losses": args.losses,
-               "drop_vs_sparsity": args.drop_vs_sparsity}
-        tables = pretrain_tables(params, args.runs, args.finetune, out)
-        print(tables["onset"].to_string(index=False))
-    elif args.command == "vision-pretrain":
-        from ..stages.vision import vision_pretrain_run
-        record = summary = vision_pretrain_run(params, args.model, args.out_dir)
-        first, last = summary["history"][0], summary["history"][-1]
-        print(f"{args.out_dir}: {summary['objective']}, {summary['steps']} steps on "
-              f"{summary['images']} images, held-out loss {first['heldout_loss']:.3f} -> "
-              f"{last['heldout_loss']:.3f} in {summary['wall_time_s']:.0f} s")
-    elif args.command == "vision-tables":
-        from ..stages.vision import vision_tables
-        out = {"losses": args.losses, "zero_weights": args.zero_weights,
-               "weight_histograms": args.weight_histograms,
-               "drop_vs_sparsity": args.drop_vs_sparsity,
-               "essential_sparsity": args.essential_sparsity}
-        tables = vision_tables(params, args.runs, args.finetune, out)
-        print(tables["essential_sparsity"].to_string(index=False))
-    elif args.command == "corpus":
-        from ..stages.llm import build_corpus
-        print(json.dumps(build_corpus(params, args.out_dir)))
-    elif args.command == "convert-lm":
-        from ..catalog.sources import convert_gguf
-        convert_gguf(args.model, args.out_dir)
-    elif args.command == "llm-prune":
-        from ..stages.llm import prune_and_evaluate
-        record = prune_and_evaluate(params, args.model, args.location, args.method, args.level,
-                                    args.corpus_dir, args.metrics, args.mask)
-        print(f"{args.metrics}: sparsity {record['scope_sparsity']:.4f}, perplexity "
-              f"{record['perplexity']:.2f}, accuracy {record['accuracy']:.1f}")
-    elif args.command == "prune-sharded":
-        from ..stages.llm import prune_sharded
-        for sparsity, directory in prune_sharded(params, args.checkpoint, args.sparsity,
-                                                 args.out_dir).items():
-            print(f"{directory}: global OMP at {sparsity:g}")
-    elif args.command == "llm-table":
-        table = tables.zero_shot_table(args.runs)
-        write_csv(args.out, table)
-        print(table.to_string(index=False))
-    elif args.command == "tables":
-        print(tables.finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
-              .to_string(index=False))
-    elif args.command == "arithmetic-tables":
-        out = {"runs": args.runs, "drop_vs_sparsity": args.drop_vs_sparsity,
-               "essential_sparsity": args.essential_sparsity}
-        built = tables.arithmetic_tables(params, args.metrics, out)
-        print(built["essential_sparsity"].to_string(index=False))
-    elif args.command == "similarity":
-        from ..stages.similarity import mask_similarity
-        mask_similarity(params, args.lth_masks, args.out)
-    elif args.command == "claims":
-        table = tables.claims_report(params, args.claims, args.tables, args.out_csv, args.out_md)
-        print(table[["id", "verdict", "ours"]].to_string(index=False))
-    elif args.command == "report":
-        from ..records.report import write_report
-        write_report(args.out, args.figures, args.notebooks_dir, args.captions_dir,
-                     args.essential, args.claims, args.params, params["profile"])
-        print(f"the report: {args.out}")
-    elif args.command == "mask-table":
-        tables.mask_table(args.report, args.out)
-    elif args.command == "audit":
-        from ..records.audit import audit
-        problems = audit(args.root)
-        for line in problems:
-            print(line)
-        print(f"audit: {len(problems)} violations under {args.root}/results and reports",
-              file=sys.stderr)
-        return (1 if problems else 0), {}
-    elif args.command == "compare":
-        from ..evaluation.compare import compare
-        status, lines = compare(args.root, args.other, args.tolerance, args.show)
-        print("\n".join(lines))
-        return status, {}
-    elif args.command == "render":
-        from ..records.render import render_notebook
-        extra = {k: _json_or_text(v) for k, v in _pairs(args.param).items()}
-        render_notebook(args.notebook, args.html, _pairs(args.out), extra)
-    return 0, {k: v for k, v in record.items() if k.endswith("_time_s")}
+    status, record = subcommand.run(args, params)
+    return status, {k: v for k, v in record.items() if k.endswith("_time_s")}
 
 
 def _record(args: argparse.Namespace, params: dict, started: float,
