@@ -10,6 +10,7 @@ import time
 from contextlib import chdir
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -34,7 +35,7 @@ def mask_path(root: Path, method: str, sparsity: float) -> Path:
 @pytest.fixture
 def built(tmp_path, tiny_bert) -> Path:
     """A results/ tree as the pipeline writes it: OMP masks, a 2:4 mask, a fine-tuned checkpoint
-    under the 0.5 mask with its metrics, and the runs table."""
+    under the 0.5 mask with its metrics and predictions, and the runs table."""
     weights = {k: v.detach() for k, v in scope_weights(tiny_bert, ["query", "ffn_in"]).items()}
     info = {"model": "tiny", "model_type": "bert", "scope": ["query", "ffn_in"]}
     for sparsity, mask in masks.grid_masks(weights, SPARSITIES, "omp-global").items():
@@ -53,6 +54,12 @@ def built(tmp_path, tiny_bert) -> Path:
               "scope_sparsity": 0.5,
               "mask": str(mask_path(tmp_path, "omp-global", 0.5).relative_to(tmp_path))}
     write_json(run / "metrics.json", record)
+    labels = [i % 2 for i in range(400)]
+    predicted = [label if i < 285 else 1 - label for i, label in enumerate(labels)]  # 71.25%
+    correct = [int(p == label) for p, label in zip(predicted, labels, strict=True)]
+    write_csv(run / "predictions.csv", pd.DataFrame({
+        "example": range(400), "label": labels, "predicted": predicted, "correct": correct,
+        "score": [100 * c for c in correct]}))
     write_csv(tmp_path / "results" / "tables" / "finetune_runs.csv",
               curves.runs_table([run / "metrics.json"]))
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
@@ -157,10 +164,20 @@ def test_an_edited_metric_and_a_truncated_checkpoint_are_caught(built, capsys):
     assert any(line.startswith(f"{checkpoint}: corrupt safetensors") for line in problems)
     assert any("finetune_runs.csv: value of" in line and "71.25" in line and "91.25" in line
                for line in problems), problems
+    assert f"{metrics.with_name('predictions.csv')}: its scores average 71.2500, {metrics} says " \
+           "91.2500" in problems
     for edited in (metrics, checkpoint):
         assert any(line.startswith(f"{edited}: changed since it was made") for line in problems)
     assert main(["audit", "--root", str(built)]) == 1
     assert len(capsys.readouterr().out.strip().splitlines()) == len(problems)
+
+
+def test_predictions_short_of_the_test_split_are_caught(built):
+    predictions = next(built.glob("results/finetune/**/predictions.csv"))
+    table = pd.read_csv(predictions)
+    write_csv(predictions, table.iloc[:-1])
+    assert f"{predictions}: 399 examples, {predictions.with_name('metrics.json')} says 400" \
+        in audit(built)
 
 
 def test_each_runs_table_answers_for_its_own_tasks(built):

@@ -177,7 +177,8 @@ def e2e(tmp_path_factory):
         record = finetune_run(params, "minilm-l6", "tiny", tmp / "mask.safetensors", 0,
                                      tmp / "data", tmp / name / "metrics.json",
                                      tmp / name / "model.safetensors",
-                                     encoded_path=tmp / "tiny.safetensors")
+                                     encoded_path=tmp / "tiny.safetensors",
+                                     predictions_path=tmp / name / "predictions.csv")
         runs.append((record, read_json(tmp / name / "metrics.json"),
                      read_tensors(tmp / name / "model.safetensors")))
     torch.use_deterministic_algorithms(deterministic)
@@ -212,6 +213,21 @@ def test_e2e_metrics_fields(e2e):
     assert written["label_names"] == ["negative", "positive"]
     assert written["mask"] == str(e2e["dir"] / "mask.safetensors")
     assert written["device"] == "cpu" and written["precision"] in ("bf16", "fp32")
+
+
+def test_e2e_predictions_are_the_test_accuracy_example_by_example(e2e):
+    """Each test example's label, prediction and score (100 when right): their mean is the
+    run's accuracy, and the second run with the same seed predicted the same."""
+    first, second = (pd.read_csv(e2e["dir"] / name / "predictions.csv")
+                     for name in ("first", "second"))
+    written = e2e["runs"][0][1]
+    assert list(first.columns) == ["example", "label", "predicted", "correct", "score"]
+    assert first["example"].tolist() == list(range(8))
+    assert first["label"].tolist() == [i % 2 for i in range(8)]  # tiny_frame's test labels
+    assert (first["correct"] == (first["label"] == first["predicted"])).all()
+    assert (first["score"] == 100 * first["correct"]).all()
+    assert first["score"].mean() == pytest.approx(written["value"])
+    pd.testing.assert_frame_equal(first, second)
 
 
 def test_e2e_checkpoint_is_exactly_sparse(e2e):

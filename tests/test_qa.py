@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hub_fixtures import (
@@ -62,10 +63,13 @@ def test_f1_and_exact_match_of_one_pair(prediction, gold, f1, em):
     assert qa.exact_match(prediction, gold) == em
 
 
-def test_squad_scores_take_the_best_gold_and_average_in_percent():
+def test_squad_scores_take_each_examples_best_gold_and_average_in_percent():
     predictions = ["Denver Broncos team", "Broncos won", "the Carolina Panthers."]
     golds = [["Broncos", "Denver Broncos"], ["Denver Broncos"], ["Carolina Panthers", "Panthers"]]
-    scores = qa.squad_scores(predictions, golds)
+    per_example = qa.squad_per_example(predictions, golds)
+    assert per_example["f1"] == pytest.approx([0.8, 0.5, 1.0])
+    assert per_example["exact_match"] == [0, 0, 1]
+    scores = qa.squad_scores(per_example)
     assert scores["f1"] == pytest.approx(100 * (0.8 + 0.5 + 1.0) / 3)
     assert scores["exact_match"] == pytest.approx(100 / 3)
 
@@ -226,9 +230,11 @@ def qa_runs(squad_cache, tmp_path_factory):
             record = finetune_run(params, model, "squad", run / "mask.safetensors", 0,
                                          tmp / "data", run / "metrics.json",
                                          run / "model.safetensors",
-                                         encoded_path=run / "squad.safetensors")
+                                         encoded_path=run / "squad.safetensors",
+                                         predictions_path=run / "predictions.csv")
             runs[model] = (record, masks.load_mask(run / "mask.safetensors"),
-                           read_tensors(run / "model.safetensors"))
+                           read_tensors(run / "model.safetensors"),
+                           pd.read_csv(run / "predictions.csv"))
     torch.use_deterministic_algorithms(deterministic)
     torch.set_num_threads(threads)
     return runs
@@ -236,7 +242,7 @@ def qa_runs(squad_cache, tmp_path_factory):
 
 @pytest.mark.parametrize(("model", "prefix"), [("opt-125m", "model."), ("minilm-l6", "bert.")])
 def test_span_predictor_fine_tunes_under_the_mask(qa_runs, model, prefix):
-    record, mask, checkpoint = qa_runs[model]
+    record, mask, checkpoint, _ = qa_runs[model]
     assert record["metric"] == "f1" and record["task"] == "squad"
     assert 0 <= record["value"] <= 100 and 0 <= record["exact_match"] <= record["value"]
     assert 0 <= record["validation_value"] <= 100 and "validation_exact_match" in record
@@ -250,10 +256,22 @@ def test_span_predictor_fine_tunes_under_the_mask(qa_runs, model, prefix):
         assert (weight[keep] != 0).all(), name
 
 
+@pytest.mark.parametrize("model", ["opt-125m", "minilm-l6"])
+def test_each_questions_f1_and_exact_match_average_to_the_runs(qa_runs, model):
+    record, _, _, predictions = qa_runs[model]
+    assert list(predictions.columns) == ["example", "f1", "exact_match", "score"]
+    assert len(predictions) == record["test_examples"]
+    assert predictions["f1"].between(0, 100).all()
+    assert predictions["exact_match"].isin([0, 100]).all()
+    assert (predictions["score"] == predictions["f1"]).all()
+    assert predictions["f1"].mean() == pytest.approx(record["value"], abs=1e-4)
+    assert predictions["exact_match"].mean() == pytest.approx(record["exact_match"], abs=1e-4)
+
+
 def test_tables_label_the_squad_runs_f1(qa_runs, tmp_path):
     from essential_sparsity.evaluation import curves
 
-    for model, (record, _, _) in qa_runs.items():
+    for model, (record, _, _, _) in qa_runs.items():
         write_json(tmp_path / model / "metrics.json", record)
     runs = curves.runs_table(sorted(tmp_path.glob("*/metrics.json")))
     assert set(runs["metric"]) == {"f1"}

@@ -86,6 +86,7 @@ MASK_REPORT = "results/masks/{model}/{method}/{sparsity}.json"
 ENCODED = "results/encoded/{model}/{task}.safetensors"  # a text task's token ids, per model
 RUN = "results/finetune/{model}/{task}/{method}/{sparsity}/seed-{seed}"
 RUN_METRICS = f"{RUN}/metrics.json"
+RUN_PREDICTIONS = f"{RUN}/predictions.csv"  # each test example's result
 LTH_MASK = "results/lth/{model}/{task}/round-{round}.safetensors"
 LTH_REPORT = "results/lth/{model}/{task}/round-{round}.json"
 TABLES = "results/tables"

@@ -42,6 +42,7 @@ rule encode_task:
 rule finetune_run:
     output:
         metrics=RUN_METRICS,
+        predictions=RUN_PREDICTIONS,
         checkpoint=CHECKPOINT if config["finetune"]["save_checkpoint"] else temp(CHECKPOINT),
     input:
         data=task_data,
@@ -68,7 +69,8 @@ rule finetune_run:
         "{params.cli} --threads {threads} finetune --model {wildcards.model}"
         " --task {wildcards.task} --mask {input.mask} --seed {wildcards.seed}"
         " --data-dir results/data/{wildcards.task} --metrics {output.metrics}"
-        " --checkpoint {output.checkpoint} {params.location} {params.encoded} > {log} 2>&1"
+        " --predictions {output.predictions} --checkpoint {output.checkpoint}"
+        " {params.location} {params.encoded} > {log} 2>&1"
 
 
 rule finetune:

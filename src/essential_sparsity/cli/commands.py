@@ -113,7 +113,8 @@ def _encode(args: argparse.Namespace, params: dict) -> Outcome:
 def _finetune(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.finetune import finetune_run
     record = finetune_run(params, args.model, args.task, args.mask, args.seed, args.data_dir,
-                          args.metrics, args.checkpoint, args.location, args.encoded)
+                          args.metrics, args.checkpoint, args.location, args.encoded,
+                          args.predictions)
     print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
           f"in {record['wall_time_s']:.0f} s")
     return 0, record
@@ -302,7 +303,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                            [MODEL, TASK, _required("--mask"), _required("--seed", type=int),
                             DATA_DIR, _required("--metrics"), ("--checkpoint", {"default": None}),
                             LOCATION, ("--encoded", {"default": None, "help": "a text task's "
-                                                     "encoded splits (encode)"})],
+                                                     "encoded splits (encode)"}),
+                            ("--predictions", {"default": None, "help": "each test example's "
+                                               "result, csv"})],
                            _finetune, tensor=True),
     "pretrain-data": Subcommand("corpus, WordPiece vocabulary and packed sequences for "
                                 "pre-training from scratch", [OUT_DIR], _pretrain_data,

@@ -186,6 +186,30 @@ def _check_checkpoint(root: Path, checkpoint: Path) -> list[str]:
     return checkpoint_problems(checkpoint, mask)
 
 
+def predictions_problems(predictions: Path) -> list[str]:
+    """A run's per-example results are its test metric example by example: one row per test
+    example, and their scores average to the metrics.json value."""
+    metrics = predictions.with_name("metrics.json")
+    record = read_json(metrics)
+    try:
+        table = pd.read_csv(predictions)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        return [f"{predictions}: not a readable table ({exc}); rebuild it with snakemake "
+                f"{metrics}"]
+    examples, value = _field(record, "test_examples", metrics), _field(record, "value", metrics)
+    if len(table) != examples:
+        return [f"{predictions}: {len(table)} examples, {metrics} says {examples}"]
+    mean = float(table["score"].mean())
+    if not math.isclose(mean, value, rel_tol=1e-5, abs_tol=1e-4):
+        return [f"{predictions}: its scores average {mean:.4f}, {metrics} says {value:.4f}"]
+    return []
+
+
+def _predictions(root: Path) -> list[str]:
+    return [line for predictions in sorted(root.glob("results/finetune/**/predictions.csv"))
+            for line in _checked(predictions, predictions_problems)]
+
+
 def _in_finetune_runs(table: pd.DataFrame, key: tuple) -> bool:
     """Figure 2's table: every run of its models on the text tasks (not those pre-trained here,
     not the arithmetic tasks)."""
@@ -236,7 +260,7 @@ def claim_problems(root: str | Path) -> list[str]:
     """What the masks, checkpoints and runs tables claim about themselves, one line per broken
     claim."""
     root = Path(root)
-    problems = _masks(root) + _checkpoints(root)
+    problems = _masks(root) + _checkpoints(root) + _predictions(root)
     runs = sorted(root.glob("results/finetune/**/metrics.json"))
     for name, belongs in RUN_TABLES.items():
         table = root / "results" / "tables" / name

@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from ..catalog import sources, tasks
 from ..config.params import finetune_settings
 from ..data import images, splitting
 from ..pruning import masks
-from ..records.io import ArtefactError, without_timings, write_json, write_tensors
+from ..records.io import ArtefactError, without_timings, write_csv, write_json, write_tensors
 from ..training import finetune, qa
 from ..training.device import device_name, job_device, precision
 
@@ -20,10 +21,12 @@ from ..training.device import device_name, job_device, precision
 def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, seed: int,
                  data_dir: str | Path, metrics_path: str | Path,
                  checkpoint_path: str | Path | None = None, location: str | None = None,
-                 encoded_path: str | Path | None = None) -> dict:
-    """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint).
-    `location` is the checkpoint of a model the pipeline pre-trained itself; a text task's
-    splits come from `encoded_path` (`encode_task`'s file)."""
+                 encoded_path: str | Path | None = None,
+                 predictions_path: str | Path | None = None) -> dict:
+    """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint,
+    and each test example's result: `predictions_path`). `location` is the checkpoint of a model
+    the pipeline pre-trained itself; a text task's splits come from `encoded_path`
+    (`encode_task`'s file)."""
     settings = finetune_settings(params, task, model)
     torch.use_deterministic_algorithms(True)
     info = masks.mask_info(mask_path)
@@ -67,6 +70,9 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
                       metadata=finetune.checkpoint_metadata(net, {k: record[k] for k in
                                                                    ("model", "task", "method",
                                                                     "sparsity", "seed")}))
+    if predictions_path is not None:
+        write_csv(predictions_path, pd.DataFrame({"example": range(test["examples"]),
+                                                  **test["per_example"]}))
     write_json(metrics_path, without_timings(record))
     return record
 

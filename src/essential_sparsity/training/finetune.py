@@ -141,19 +141,26 @@ def _scope_of(mask: dict[str, torch.Tensor], model: torch.nn.Module) -> list[str
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: int,
              precision: str = "fp32", prepare: Callable[[dict], dict] = identity) -> dict:
-    """Accuracy in percent (the paper's points) and mean cross-entropy."""
+    """Accuracy in percent (the paper's points) and mean cross-entropy, and each example's
+    result (`per_example`: its label, the predicted one, and its score, 100 when correct else
+    0, whose mean is the accuracy): a paired comparison of two runs needs them example by
+    example."""
     model.eval()
     device = next(model.parameters()).device
-    correct, loss_sum = 0, 0.0
+    predicted, loss_sum = [], 0.0
     order = torch.arange(len(data["labels"]))
     for batch in batches(data, batch_size, order):
         batch = to_device(batch, device)
         with autocast(model, precision):
             out = model(**prepare(batch))
-        correct += int((out.logits.argmax(-1) == batch["labels"]).sum())
+        predicted.append(out.logits.argmax(-1).cpu())
         loss_sum += float(out.loss) * len(batch["labels"])
     n = len(data["labels"])
-    return {"accuracy": 100.0 * correct / n, "loss": loss_sum / n, "examples": n}
+    labels, predicted = data["labels"].tolist(), torch.cat(predicted).tolist()
+    correct = [int(p == label) for p, label in zip(predicted, labels, strict=True)]
+    return {"accuracy": 100.0 * sum(correct) / n, "loss": loss_sum / n, "examples": n,
+            "per_example": {"label": labels, "predicted": predicted, "correct": correct,
+                            "score": [100 * c for c in correct]}}
 
 
 def pruned_nonzero(model: torch.nn.Module, mask: dict[str, torch.Tensor]) -> int:

@@ -53,11 +53,17 @@ def exact_match(prediction: str, gold: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
-def squad_scores(predictions: list[str], golds: list[list[str]]) -> dict[str, float]:
-    """F1 and exact match in percent, each the best over an example's gold answers."""
-    f1 = [max(f1_score(p, g) for g in gs) for p, gs in zip(predictions, golds, strict=True)]
-    em = [max(exact_match(p, g) for g in gs) for p, gs in zip(predictions, golds, strict=True)]
-    return {"f1": 100.0 * float(np.mean(f1)), "exact_match": 100.0 * float(np.mean(em))}
+def squad_per_example(predictions: list[str], golds: list[list[str]]) -> dict[str, list[float]]:
+    """Each example's F1 and exact match (0 to 1), each the best over its gold answers."""
+    return {"f1": [max(f1_score(p, g) for g in gs) for p, gs in zip(predictions, golds,
+                                                                      strict=True)],
+            "exact_match": [max(exact_match(p, g) for g in gs)
+                            for p, gs in zip(predictions, golds, strict=True)]}
+
+
+def squad_scores(per_example: dict[str, list[float]]) -> dict[str, float]:
+    """F1 and exact match in percent over the examples (`squad_per_example`)."""
+    return {name: 100.0 * float(np.mean(values)) for name, values in per_example.items()}
 
 
 def answer_tokens(offsets: np.ndarray, context: np.ndarray, start: int,
@@ -128,7 +134,8 @@ def predictions(batch: dict[str, torch.Tensor], start_logits: torch.Tensor,
 def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], frame: pd.DataFrame,
              batch_size: int, precision: str = "fp32") -> dict:
     """SQuAD F1 and exact match in percent of the decoded answers against every gold answer of
-    `frame` (the split `data` encodes, in the same order), and the mean span loss."""
+    `frame` (the split `data` encodes, in the same order), the mean span loss, and each
+    question's F1 and exact match (`per_example`; its score is the F1)."""
     model.eval()
     device = next(model.parameters()).device
     answers, loss_sum = [], 0.0
@@ -142,5 +149,7 @@ def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], frame: pd.Da
                                contexts[done:done + size])
         loss_sum += float(out.loss) * size
     n = len(frame)
-    return {**squad_scores(answers, frame["answer_texts"].tolist()), "loss": loss_sum / n,
-            "examples": n}
+    per_example = squad_per_example(answers, frame["answer_texts"].tolist())
+    points = {name: [100.0 * v for v in values] for name, values in per_example.items()}
+    return {**squad_scores(per_example), "loss": loss_sum / n, "examples": n,
+            "per_example": {**points, "score": points["f1"]}}
