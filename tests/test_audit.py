@@ -180,6 +180,21 @@ def test_predictions_short_of_the_test_split_are_caught(built):
         in audit(built)
 
 
+def test_a_causal_lm_runs_questions_and_windows_add_up_to_its_metrics(tmp_path):
+    run = tmp_path / "results" / "llm" / "tiny" / "omp-global" / "0.5"
+    write_json(run / "metrics.json", {"questions": 4, "accuracy": 50.0, "heldout_tokens": 30,
+                                      "heldout_loss": 2.5})
+    write_csv(run / "predictions.csv", pd.DataFrame({
+        "example": range(4), "answer": [0, 1, 2, 3], "predicted": [0, 1, 0, 0],
+        "correct": [1, 1, 0, 0], "score": [100, 100, 0, 0]}))
+    windows = run / "windows.csv"
+    write_csv(windows, pd.DataFrame({"window": [0, 1], "tokens": [15, 15], "loss": [2.0, 3.0]}))
+    assert claim_problems(tmp_path) == []
+    write_csv(windows, pd.DataFrame({"window": [0, 1], "tokens": [15, 15], "loss": [2.0, 3.5]}))
+    assert claim_problems(tmp_path) == [f"{windows}: its losses average 2.750000, "
+                                        f"{run / 'metrics.json'} says 2.500000"]
+
+
 def test_each_runs_table_answers_for_its_own_tasks(built):
     """Figure 4's runs sit beside Figure 2's under results/finetune: each table must hold its
     own runs, and neither is blamed for the other's."""

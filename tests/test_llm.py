@@ -155,6 +155,10 @@ def test_perplexity_and_multiple_choice_on_a_tiny_model():
     result = llm_eval.perplexity(model, windows, batch_size=2)
     assert result["tokens"] == 3 * 15
     assert result["perplexity"] == pytest.approx(torch.tensor(result["loss"]).exp().item())
+    assert result["per_window"]["tokens"] == [15, 15, 15]
+    assert sum(result["per_window"]["loss"]) / 3 == pytest.approx(result["loss"])
+    alone = llm_eval.perplexity(model, windows[1:2], batch_size=1)
+    assert alone["loss"] == pytest.approx(result["per_window"]["loss"][1])
 
     class Tokenizer:  # characters as tokens: enough to exercise batching and scoring
         pad_token_id = 0
@@ -167,8 +171,22 @@ def test_perplexity_and_multiple_choice_on_a_tiny_model():
              for i in range(5)]
     scored = llm_eval.multiple_choice(model, Tokenizer(), items, batch_size=3)
     alone = llm_eval.multiple_choice(model, Tokenizer(), items, batch_size=1)
-    assert scored == alone  # padding and batching do not change any score's winner
+    # padding and batching do not change any score's winner
+    answers = {k: v for k, v in scored["per_example"].items() if not k.startswith("choice_")}
+    assert answers == {k: v for k, v in alone["per_example"].items()
+                       if not k.startswith("choice_")}
+    assert scored["accuracy"] == alone["accuracy"]
     assert scored["chance"] == 25.0 and 0 <= scored["accuracy"] <= 100
+    per_example = scored["per_example"]
+    assert per_example["example"] == list(range(5))
+    assert per_example["answer"] == [i % 4 for i in range(5)]
+    for j in range(4):
+        assert per_example[f"choice_{j}"] == pytest.approx(alone["per_example"][f"choice_{j}"])
+    for row in range(5):
+        choices = [per_example[f"choice_{j}"][row] for j in range(4)]
+        assert per_example["predicted"][row] == choices.index(max(choices))
+        assert per_example["score"][row] == 100 * (per_example["predicted"][row] == row % 4)
+    assert sum(per_example["score"]) / 5 == pytest.approx(scored["accuracy"])
     with pytest.raises(ValueError, match="fewer than"):
         llm_eval.token_windows(Tokenizer(), ["short"], sequences=2, tokens=16)
 
@@ -291,6 +309,15 @@ def test_mmlu_runs_through_lm_eval_on_a_hub_shaped_fixture(tmp_path, monkeypatch
     assert result["questions"] == 57 * MMLU_SPLITS["test"]
     assert set(result["categories"]) == set(subjects.values())
     assert 0 <= result["accuracy"] <= 100
+    per_example = result["per_example"]
+    assert len(per_example["score"]) == result["questions"]
+    assert sorted(set(per_example["subject"])) == sorted(subjects)
+    assert sum(per_example["score"]) / result["questions"] == pytest.approx(result["accuracy"])
+    for row in range(result["questions"]):
+        choices = [per_example[f"choice_{j}"][row] for j in range(4)]
+        assert per_example["predicted"][row] == choices.index(max(choices))
+        assert per_example["correct"][row] == (per_example["predicted"][row]
+                                               == per_example["answer"][row])
 
 
 def test_mmlu_missing_from_the_cache_names_the_download(tmp_path, monkeypatch):

@@ -56,6 +56,8 @@ rule convert_causal_lm:
 rule llm_run:
     output:
         metrics=f"{LLM_RUN}/metrics.json",
+        predictions=f"{LLM_RUN}/predictions.csv",  # each question's result
+        windows=f"{LLM_RUN}/windows.csv",  # each held-out window's loss
         mask=f"{LLM_RUN}/mask.safetensors",
         report=f"{LLM_RUN}/mask.json",
     input:
@@ -80,7 +82,7 @@ rule llm_run:
         "{params.cli} --threads {threads} llm-prune --model {wildcards.model}"
         " --location {params.location} --method {wildcards.method} --level {wildcards.level}"
         " --corpus-dir {params.corpus_dir} --metrics {output.metrics} --mask {output.mask}"
-        " > {log} 2>&1"
+        " --predictions {output.predictions} --windows {output.windows} > {log} 2>&1"
 
 
 rule llm_table:

@@ -181,7 +181,8 @@ def _convert_lm(args: argparse.Namespace, params: dict) -> Outcome:
 def _llm_prune(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.llm import prune_and_evaluate
     record = prune_and_evaluate(params, args.model, args.location, args.method, args.level,
-                                args.corpus_dir, args.metrics, args.mask)
+                                args.corpus_dir, args.metrics, args.mask, args.predictions,
+                                args.windows)
     print(f"{args.metrics}: sparsity {record['scope_sparsity']:.4f}, perplexity "
           f"{record['perplexity']:.2f}, accuracy {record['accuracy']:.1f}")
     return 0, record
@@ -343,7 +344,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                              _required("--level", help="a sparsity, or nm-N-M"),
                              _required("--corpus-dir"), _required("--metrics"),
                              _required("--mask", help="packed mask .safetensors (report beside "
-                                                      "it)")],
+                                                      "it)"),
+                             ("--predictions", {"default": None, "help": "each question's "
+                                                "result, csv"}),
+                             ("--windows", {"default": None, "help": "each held-out window's "
+                                            "loss, csv"})],
                             _llm_prune, tensor=True),
     "prune-sharded": Subcommand("global OMP over a sharded safetensors checkpoint, one tensor in "
                                 "memory at a time (7B/13B on a small machine)",

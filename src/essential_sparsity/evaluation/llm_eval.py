@@ -33,19 +33,25 @@ def token_windows(tokenizer, documents: list[str], sequences: int, tokens: int) 
 
 
 def perplexity(model: torch.nn.Module, windows: torch.Tensor,
-               batch_size: int) -> dict[str, float]:
-    """Mean next-token cross-entropy over every window, and its exponential."""
-    total, count = 0.0, 0
+               batch_size: int) -> dict:
+    """Mean next-token cross-entropy over every window, and its exponential; `per_window`: each
+    window's mean cross-entropy over its tokens (a paired comparison of two models needs them
+    window by window)."""
+    total, count, per_window = 0.0, 0, []
     with torch.no_grad():
         for start in range(0, windows.shape[0], batch_size):
             batch = windows[start:start + batch_size].to(model.device)
             logits = model(batch, use_cache=False).logits[:, :-1].float()
             targets = batch[:, 1:]
-            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                           targets.reshape(-1), reduction="sum"))
+            flat = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+            total += float(F.cross_entropy(*flat, reduction="sum"))
+            per_window += F.cross_entropy(*flat, reduction="none").view(targets.shape).mean(1) \
+                .tolist()
             count += targets.numel()
     loss = total / count
-    return {"loss": loss, "perplexity": math.exp(loss), "tokens": count}
+    return {"loss": loss, "perplexity": math.exp(loss), "tokens": count,
+            "per_window": {"tokens": [windows.shape[1] - 1] * windows.shape[0],
+                           "loss": per_window}}
 
 
 def _pairs(tokenizer, items: list[dict]) -> list[tuple[list[int], list[int], int]]:
@@ -85,9 +91,11 @@ def _answer_loglik(model, pairs, pad_id: int) -> list[float]:
 
 
 def multiple_choice(model: torch.nn.Module, tokenizer, items: list[dict],
-                    batch_size: int) -> dict[str, float]:
-    """Accuracy over the questions, each answer scored by its log-likelihood per character.
-    Answers are batched in order of length, which keeps padding (wasted compute) small."""
+                    batch_size: int) -> dict:
+    """Accuracy over the questions, each answer scored by its log-likelihood per character, and
+    each question's answer, prediction, score (`per_example`, 100 when right) and every
+    choice's log-likelihood per character (`choice_0`, ...). Answers are batched in order of
+    length, which keeps padding (wasted compute) small."""
     pairs = _pairs(tokenizer, items)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
@@ -98,13 +106,19 @@ def multiple_choice(model: torch.nn.Module, tokenizer, items: list[dict],
             sums = _answer_loglik(model, [pairs[i] for i in batch], pad_id)
             for i, total in zip(batch, sums, strict=True):
                 scores[i] = total / pairs[i][2]
-    correct, offset = 0, 0
+    answers, predicted, options, offset = [], [], [], 0
     for item in items:
-        options = scores[offset:offset + len(item["choices"])]
-        correct += int(max(range(len(options)), key=options.__getitem__) == item["answer"])
+        options.append(scores[offset:offset + len(item["choices"])])
+        answers.append(item["answer"])
+        predicted.append(max(range(len(options[-1])), key=options[-1].__getitem__))
         offset += len(item["choices"])
-    return {"accuracy": 100.0 * correct / len(items), "questions": len(items),
-            "chance": 100.0 / len(items[0]["choices"])}
+    correct = [int(p == a) for p, a in zip(predicted, answers, strict=True)]
+    choices = {f"choice_{j}": [row[j] for row in options] for j in range(len(options[0]))}
+    return {"accuracy": 100.0 * sum(correct) / len(items), "questions": len(items),
+            "chance": 100.0 / len(items[0]["choices"]),
+            "per_example": {"example": list(range(len(items))), "answer": answers,
+                            "predicted": predicted, "correct": correct,
+                            "score": [100 * c for c in correct], **choices}}
 
 
 def _mmlu_tasks_dir() -> Path:
@@ -131,7 +145,7 @@ def mmlu(model: torch.nn.Module, tokenizer, batch_size: int, num_fewshot: int) -
     the Hugging Face cache. `datasets` will not resolve a hub name offline, so every subject's
     task is the harness's template with the cached snapshot as its dataset path. Accuracy
     overall and per category is the mean over questions (the harness's groups weight subjects by
-    size)."""
+    size); `per_example` holds each question as the harness logged it."""
     import lm_eval
     import yaml
     from huggingface_hub import snapshot_download
@@ -151,14 +165,28 @@ def mmlu(model: torch.nn.Module, tokenizer, batch_size: int, num_fewshot: int) -
     tasks = [{**template, "task": f"mmlu_{subject}", "dataset_path": local,
               "dataset_name": subject} for subject in subjects]
     harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    results = lm_eval.simple_evaluate(model=harness, tasks=tasks,
-                                      num_fewshot=num_fewshot)["results"]
+    evaluated = lm_eval.simple_evaluate(model=harness, tasks=tasks, num_fewshot=num_fewshot)
+    results = evaluated["results"]
     correct: dict[str, float] = {}
     asked: dict[str, int] = {}
     for subject, category in subjects.items():
         row = results[f"mmlu_{subject}"]
         correct[category] = correct.get(category, 0.0) + row["acc,none"] * row["sample_len"]
         asked[category] = asked.get(category, 0) + row["sample_len"]
+    rows = [_mmlu_row(subject, sample) for subject in subjects
+            for sample in sorted(evaluated["samples"][f"mmlu_{subject}"],
+                                 key=lambda sample: sample["doc_id"])]
     return {"accuracy": 100.0 * sum(correct.values()) / sum(asked.values()),
             "questions": sum(asked.values()), "chance": 25.0,
-            "categories": {c: 100.0 * correct[c] / asked[c] for c in sorted(correct)}}
+            "categories": {c: 100.0 * correct[c] / asked[c] for c in sorted(correct)},
+            "per_example": {key: [row[key] for row in rows] for key in rows[0]}}
+
+
+def _mmlu_row(subject: str, sample: dict) -> dict:
+    """One MMLU question as the harness logged it: its answer, the choice of highest
+    log-likelihood (the harness's `acc`), and every choice's log-likelihood."""
+    logliks = [float(response[0]) for response in sample["filtered_resps"]]
+    correct = int(sample["acc"])
+    return {"subject": subject, "example": sample["doc_id"], "answer": sample["target"],
+            "predicted": max(range(len(logliks)), key=logliks.__getitem__), "correct": correct,
+            "score": 100 * correct, **{f"choice_{j}": v for j, v in enumerate(logliks)}}

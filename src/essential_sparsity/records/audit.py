@@ -186,28 +186,63 @@ def _check_checkpoint(root: Path, checkpoint: Path) -> list[str]:
     return checkpoint_problems(checkpoint, mask)
 
 
-def predictions_problems(predictions: Path) -> list[str]:
-    """A run's per-example results are its test metric example by example: one row per test
-    example, and their scores average to the metrics.json value."""
+# Where per-example results live, and the metrics.json fields they must add up to: how many
+# examples, and the metric their scores average to.
+PREDICTIONS = {"results/finetune/**/predictions.csv": ("test_examples", "value"),
+               "results/llm/**/predictions.csv": ("questions", "accuracy")}
+
+
+def _read_table(path: Path, metrics: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ArtefactError(f"{path}: not a readable table ({exc}); rebuild it with snakemake "
+                            f"{metrics}") from exc
+
+
+def _agrees(ours: float, theirs: float) -> bool:
+    return math.isclose(ours, theirs, rel_tol=1e-5, abs_tol=1e-4)
+
+
+def predictions_problems(predictions: Path, examples_key: str, value_key: str) -> list[str]:
+    """A run's per-example results are its metric example by example: one row per example, and
+    their scores average to the metrics.json value."""
     metrics = predictions.with_name("metrics.json")
     record = read_json(metrics)
-    try:
-        table = pd.read_csv(predictions)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        return [f"{predictions}: not a readable table ({exc}); rebuild it with snakemake "
-                f"{metrics}"]
-    examples, value = _field(record, "test_examples", metrics), _field(record, "value", metrics)
+    table = _read_table(predictions, metrics)
+    examples = _field(record, examples_key, metrics)
+    value = _field(record, value_key, metrics)
     if len(table) != examples:
         return [f"{predictions}: {len(table)} examples, {metrics} says {examples}"]
     mean = float(table["score"].mean())
-    if not math.isclose(mean, value, rel_tol=1e-5, abs_tol=1e-4):
+    if not _agrees(mean, value):
         return [f"{predictions}: its scores average {mean:.4f}, {metrics} says {value:.4f}"]
     return []
 
 
-def _predictions(root: Path) -> list[str]:
-    return [line for predictions in sorted(root.glob("results/finetune/**/predictions.csv"))
-            for line in _checked(predictions, predictions_problems)]
+def windows_problems(windows: Path) -> list[str]:
+    """A causal-LM run's held-out windows: their losses, weighted by tokens, are its held-out
+    loss."""
+    metrics = windows.with_name("metrics.json")
+    record = read_json(metrics)
+    table = _read_table(windows, metrics)
+    tokens = _field(record, "heldout_tokens", metrics)
+    loss = _field(record, "heldout_loss", metrics)
+    if int(table["tokens"].sum()) != tokens:
+        return [f"{windows}: {int(table['tokens'].sum())} tokens, {metrics} says {tokens}"]
+    mean = float((table["loss"] * table["tokens"]).sum() / tokens)
+    if not _agrees(mean, loss):
+        return [f"{windows}: its losses average {mean:.6f}, {metrics} says {loss:.6f}"]
+    return []
+
+
+def _per_example(root: Path) -> list[str]:
+    checks = [(path, functools.partial(predictions_problems, examples_key=examples,
+                                       value_key=value))
+              for pattern, (examples, value) in PREDICTIONS.items()
+              for path in sorted(root.glob(pattern))]
+    checks += [(path, windows_problems) for path in sorted(root.glob("results/llm/**/windows.csv"))]
+    return [line for path, check in checks for line in _checked(path, check)]
 
 
 def _in_finetune_runs(table: pd.DataFrame, key: tuple) -> bool:
@@ -260,7 +295,7 @@ def claim_problems(root: str | Path) -> list[str]:
     """What the masks, checkpoints and runs tables claim about themselves, one line per broken
     claim."""
     root = Path(root)
-    problems = _masks(root) + _checkpoints(root) + _predictions(root)
+    problems = _masks(root) + _checkpoints(root) + _per_example(root)
     runs = sorted(root.glob("results/finetune/**/metrics.json"))
     for name, belongs in RUN_TABLES.items():
         table = root / "results" / "tables" / name

@@ -152,11 +152,12 @@ def write_records(outputs: list[str], inputs: list[str], context: dict, started:
                                          "inputs": hashed})
 
 
-# What must have a record: checkpoints, masks, metrics, per-example predictions, tables and
-# figures (a record of a directory output, such as a pre-training run, covers the files inside
-# it).
+# What must have a record: checkpoints, masks, metrics, per-example results (predictions, a
+# causal LM's held-out windows), tables and figures (a record of a directory output, such as a
+# pre-training run, covers the files inside it).
 ARTEFACTS = ("results/**/*.safetensors", "results/**/metrics.json", "results/**/predictions.csv",
-             "results/tables/*.csv", "reports/figures/*.png", "reports/figures/*.pdf")
+             "results/llm/**/windows.csv", "results/tables/*.csv", "reports/figures/*.png",
+             "reports/figures/*.pdf")
 
 
 def _covered(path: Path, root: Path) -> bool:

@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from ..catalog import sources
@@ -17,7 +18,14 @@ from ..data import corpus
 from ..evaluation import llm_eval
 from ..pruning import calibrated, masks
 from ..pruning.scope import scope_weights
-from ..records.io import ArtefactError, atomic_path, read_json, without_timings, write_json
+from ..records.io import (
+    ArtefactError,
+    atomic_path,
+    read_json,
+    without_timings,
+    write_csv,
+    write_json,
+)
 from ..training.device import device_name, job_device, precision
 
 CORPUS_FILES = ("train", "heldout", "definitions")
@@ -86,10 +94,12 @@ def _prune(params: dict, model, tokenizer, method: str, level: str,
 
 
 def prune_and_evaluate(params: dict, model_name: str, location: str, method: str, level: str,
-                       corpus_dir: str | Path, metrics_path: str | Path,
-                       mask_path: str | Path) -> dict:
+                       corpus_dir: str | Path, metrics_path: str | Path, mask_path: str | Path,
+                       predictions_path: str | Path | None = None,
+                       windows_path: str | Path | None = None) -> dict:
     """One-shot prune a causal LM (no fine-tuning) and evaluate it zero-shot: held-out
-    perplexity and multiple-choice accuracy. Writes the mask (packed) and the metrics."""
+    perplexity and multiple-choice accuracy. Writes the mask (packed), the metrics, each
+    question's result (`predictions_path`) and each held-out window's loss (`windows_path`)."""
     settings = params["llm"]
     corpus_dir = Path(corpus_dir)
     heldout = _read_jsonl(corpus_dir / "heldout.jsonl")
@@ -127,6 +137,11 @@ def prune_and_evaluate(params: dict, model_name: str, location: str, method: str
               "prune_time_s": round(prune_seconds, 2),
               "wall_time_s": round(time.perf_counter() - start, 2), "settings": settings,
               "mask": str(mask_path), "device": device_name(device), "precision": evaluated_in}
+    if predictions_path is not None:
+        write_csv(predictions_path, pd.DataFrame(choice["per_example"]))
+    if windows_path is not None:
+        write_csv(windows_path, pd.DataFrame({"window": range(len(ppl["per_window"]["loss"])),
+                                              **ppl["per_window"]}))
     write_json(metrics_path, without_timings(record))
     return record
 
