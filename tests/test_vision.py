@@ -227,4 +227,4 @@ def test_a_run_of_another_model_stops_the_vision_tables(tmp_path, params):
     runs = write_runs(tmp_path, "digits", {0.0: 90.0, 0.5: 88.0}, model=vit)
     runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
     with pytest.raises(ArtefactError, match="minilm-l6 are not vision runs of this profile"):
-        vision_stages.downstream_table(params, runs)
+        vision_stages.downstream_tables(params, runs)

@@ -13,11 +13,12 @@ rule arithmetic_tables:
         essential=f"{TABLES}/arithmetic_essential_sparsity.csv",
     input:
         runs=arithmetic_metrics(),
+        predictions=predictions_of(arithmetic_metrics()),
         code=code("evaluation.tables"),
     params:
         cli=job_cli,
         tasks=ARITHMETIC["tasks"],
-        epsilon=config["evaluate"]["epsilon"],
+        evaluate=config["evaluate"],
     conda:
         ENV
     log:

@@ -136,6 +136,11 @@ def run_metrics(models=MODELS, tasks=TASKS, levels=RUN_LEVELS):
             for model in models for task in tasks for method, sparsity in levels for seed in SEEDS]
 
 
+def predictions_of(metric_files):
+    """The predictions.csv beside each run's metrics.json: the tables' intervals resample them."""
+    return [os.path.join(os.path.dirname(path), "predictions.csv") for path in metric_files]
+
+
 def scratch_metrics():
     """metrics.json of the fine-tuning runs of every model pre-trained from scratch, on the
     classification tasks: Figure 8 shows MNLI, QNLI, QQP and RTE, and these models' positions

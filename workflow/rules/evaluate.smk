@@ -12,11 +12,12 @@ rule tabulate:
         metrics="results/metrics/essential_sparsity.json",
     input:
         runs=run_metrics(),
+        predictions=predictions_of(run_metrics()),
         code=code("evaluation.tables"),
     params:
         cli=job_cli,
         out_dir=lambda wildcards, output: os.path.dirname(output.runs),
-        epsilon=config["evaluate"]["epsilon"],
+        evaluate=config["evaluate"],
     conda:
         ENV
     log:

@@ -63,10 +63,12 @@ rule pretrain_tables:
     input:
         runs=expand(PRETRAIN_RUN, model=SCRATCH),
         finetune=scratch_metrics(),
+        predictions=predictions_of(scratch_metrics()),
         code=code("stages.pretrain"),
     params:
         cli=job_cli,
         near_zero=config["pretrain"]["near_zero"],
+        evaluate=config["evaluate"],
         scope=config["prune"]["scope"],
     conda:
         ENV

@@ -43,6 +43,7 @@ rule vision_tables:
     input:
         runs=expand(VISION_RUN, model=VISION_HERE),
         finetune=vision_metrics(),
+        predictions=predictions_of(vision_metrics()),
         code=code("stages.vision"),
     params:
         cli=job_cli,
@@ -50,7 +51,7 @@ rule vision_tables:
         bins=VISION["histogram_bins"],
         roles=[VISION["supervised"], VISION["self_supervised"]],  # the SSL claims' role column
         scope=config["prune"]["scope"],
-        epsilon=config["evaluate"]["epsilon"],
+        evaluate=config["evaluate"],
     conda:
         ENV
     log:

@@ -52,9 +52,10 @@ KEY_COLUMNS = ("id", "model", "task", "method", "omp_method", "level", "pattern"
 # key only where the other keys do not already tell the rows apart.
 VALUE_LIKE_KEYS = ("sparsity",)
 # Metric columns, in points: the two-standard-error rule applies to them.
-METRIC_COLUMNS = {"value", "value_std", "dense_value", "drop", "value_at_essential",
-                  "drop_at_next", "lth_value", "omp_value", "difference", "lth_std", "omp_std",
-                  "omp_global_drop", "validation_value", "accuracy", "accuracy_drop"}
+METRIC_COLUMNS = {"value", "value_std", "dense_value", "drop", "drop_low", "drop_high",
+                  "value_at_essential", "drop_at_next", "lth_value", "omp_value", "difference",
+                  "lth_std", "omp_std", "omp_global_drop", "validation_value", "accuracy",
+                  "accuracy_drop"}
 # The accuracy a row's standard error is computed from, with its spread and test examples.
 POINT_COLUMNS = ("value", "accuracy", "value_at_essential", "lth_value")
 STD_COLUMNS = ("value_std", "lth_std")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..config.levels import LTH, parse_nm
 from ..records.io import ArtefactError, read_json
+from . import bootstrap
 
 RUN_COLUMNS = ["model", "task", "method", "sparsity", "seed", "metric", "value",
                "validation_value", "test_loss", "test_examples", "steps", "scope_sparsity"]
@@ -96,6 +97,21 @@ def essential_sparsity(drops: pd.DataFrame, epsilon: float) -> pd.DataFrame:
                      if len(beyond) else None,
                      "epsilon": epsilon, "grid_points": len(group)})
     return pd.DataFrame(rows)
+
+
+def drops_and_essential(params: dict, metric_files: list[str | Path],
+                        runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The one way from runs (`runs_table` of `metric_files`) to a figure's drop table and
+    essential sparsity table, each number with its interval (`bootstrap`)."""
+    settings = params["evaluate"]
+    resampling = settings["bootstrap"]
+    drops = drop_table(runs)
+    resampled = bootstrap.resampled_drops(runs, bootstrap.scores_of(metric_files),
+                                          resampling["resamples"], resampling["seed"])
+    essential = bootstrap.essential_intervals(
+        essential_sparsity(drops, settings["epsilon"]), drops, resampled, settings["epsilon"],
+        resampling["level"])
+    return bootstrap.drop_intervals(drops, resampled, resampling["level"]), essential
 
 
 def lth_vs_omp(drops: pd.DataFrame) -> pd.DataFrame:

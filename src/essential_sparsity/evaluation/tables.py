@@ -21,8 +21,7 @@ def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
     """One row per run, drop vs sparsity, essential sparsity, LTH minus OMP, N:M drops."""
     out_dir = Path(out_dir)
     runs = curves.runs_table(metric_files)
-    drops = curves.drop_table(runs)
-    essential = curves.essential_sparsity(drops, params["evaluate"]["epsilon"])
+    drops, essential = curves.drops_and_essential(params, metric_files, runs)
     tables = {"finetune_runs": runs, "drop_vs_sparsity": drops, "essential_sparsity": essential,
               "lth_vs_omp": curves.lth_vs_omp(drops), "nm_patterns": curves.nm_drops(drops)}
     for name, frame in tables.items():
@@ -36,10 +35,8 @@ def arithmetic_tables(params: dict, metric_files: list[str],
     """Figure 4's tables: every arithmetic run, drop vs sparsity and essential sparsity, each row
     with the paper's dataset the task is or, when generated, stands in for."""
     runs = curves.runs_of(metric_files, "task", params["arithmetic"]["tasks"], "arithmetic")
-    drops = curves.drop_table(runs)
-    tables = {"runs": runs, "drop_vs_sparsity": drops,
-              "essential_sparsity": curves.essential_sparsity(
-                  drops, params["evaluate"]["epsilon"])}
+    drops, essential = curves.drops_and_essential(params, metric_files, runs)
+    tables = {"runs": runs, "drop_vs_sparsity": drops, "essential_sparsity": essential}
     for name, frame in tables.items():
         frame.insert(2, "dataset", frame["task"].map(arithmetic.DATASETS))
         frame.insert(3, "generated", frame["task"].isin(arithmetic.GENERATED_TASKS))

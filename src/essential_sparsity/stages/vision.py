@@ -145,15 +145,16 @@ def loss_table(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
+def downstream_tables(params: dict,
+                      metric_files: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Figures 3 and 6: each vision model's fine-tuned accuracy and drop against sparsity, with
-    its pre-training objective."""
-    drops = curves.drop_table(curves.runs_of(metric_files, "model", params["vision"]["models"],
-                                             "vision"))
+    its pre-training objective, and its essential sparsity."""
+    runs = curves.runs_of(metric_files, "model", params["vision"]["models"], "vision")
+    drops, essential = curves.drops_and_essential(params, metric_files, runs)
     drops.insert(1, "objective", drops["model"].map(VISION_OBJECTIVES))
     roles = _roles(params)
     drops.insert(2, "role", drops["model"].map(lambda m: roles.get(m, "")))
-    return drops.sort_values(["task", "model", "sparsity"], ignore_index=True)
+    return drops.sort_values(["task", "model", "sparsity"], ignore_index=True), essential
 
 
 def vision_tables(params: dict, run_dirs: list[str], metric_files: list[str],
@@ -164,11 +165,10 @@ def vision_tables(params: dict, run_dirs: list[str], metric_files: list[str],
     here = {Path(d).name: str(Path(d) / f"step-{steps}") for d in run_dirs}
     locations = {m: here.get(m) for m in params["vision"]["models"]}
     zeros, histograms = weight_tables(params, locations)
-    drops = downstream_table(params, metric_files)
+    drops, essential = downstream_tables(params, metric_files)
     tables = {"losses": loss_table(run_dirs), "zero_weights": zeros,
               "weight_histograms": histograms, "drop_vs_sparsity": drops,
-              "essential_sparsity": curves.essential_sparsity(
-                  drops, params["evaluate"]["epsilon"])}
+              "essential_sparsity": essential}
     for name, frame in tables.items():
         write_csv(out[name], frame)
     return tables
