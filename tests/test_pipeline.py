@@ -48,6 +48,9 @@ def test_every_rule_ran_and_every_output_is_complete(built):
             assert (built / path).stat().st_size > 1000, path
     essential = json.loads((built / "results/metrics/essential_sparsity.json").read_text())
     assert set(essential["minilm-l6"]) == {"bbc-news", "tweet-sentiment"}
+    for method in essential["minilm-l6"]["bbc-news"].values():  # the smoke grid: 0 and 0.5
+        assert {method["low"], method["high"], method["essential_sparsity"]} <= {0, 0.5}
+        assert method["low"] <= method["high"]
     assert not list(built.rglob("*.tmp")), "a temporary file was left behind"
 
 

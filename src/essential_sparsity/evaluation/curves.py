@@ -155,10 +155,13 @@ def nm_drops(drops: pd.DataFrame) -> pd.DataFrame:
 
 
 def essential_metrics(table: pd.DataFrame) -> dict:
-    """Nested {model: {task: {method: sparsity}}} for `dvc metrics show`."""
+    """Nested {model: {task: {method: {essential_sparsity, low, high}}}} for `dvc metrics
+    show`: each essential sparsity with its interval."""
     out: dict = {}
     for row in table.itertuples():
-        out.setdefault(row.model, {}).setdefault(row.task, {})[row.method] = row.essential_sparsity
+        out.setdefault(row.model, {}).setdefault(row.task, {})[row.method] = {
+            "essential_sparsity": row.essential_sparsity, "low": row.essential_low,
+            "high": row.essential_high}
     return out
 
 
