@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from run_records import write_runs
 from test_sources import use_cache
 
+from essential_sparsity.catalog.tasks import ARITHMETIC_TASKS, GENERATED_ARITHMETIC_TASKS
 from essential_sparsity.config.params import ParamsError, finetune_settings, load_params, resolve
 from essential_sparsity.data import arithmetic, math_hub
 from essential_sparsity.evaluation import tables
@@ -27,7 +28,7 @@ def solve(text: str, template: str) -> float:
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**16), task=st.sampled_from(arithmetic.GENERATED_TASKS))
+@given(seed=st.integers(0, 2**16), task=st.sampled_from(GENERATED_ARITHMETIC_TASKS))
 def test_every_generated_problem_is_solved_by_its_template(seed, task):
     problems = arithmetic.generate_problems(task, 40, seed)
     assert (problems["answer"] > 0).all() and (problems["answer"] % 1 == 0).all()
@@ -132,6 +133,6 @@ def test_the_sources_listing_names_every_arithmetic_task(capsys):
     assert main(["--params", "params.yaml", "sources"]) == 0
     listed = [line.split() for line in capsys.readouterr().out.splitlines()]
     arithmetic_rows = {row[1]: " ".join(row[2:]) for row in listed if row[0] == "arithmetic"}
-    assert set(arithmetic_rows) == set(arithmetic.ARITHMETIC_TASKS)
+    assert set(arithmetic_rows) == set(ARITHMETIC_TASKS)
     assert arithmetic_rows["arith-distractor"].startswith("generated, as SVAMP")
     assert arithmetic_rows["svamp"].startswith("hub MU-NLPC/Calc-svamp")

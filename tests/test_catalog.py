@@ -259,3 +259,17 @@ def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encod
         assert (repo / f"results/benchmarks/split_catalog_task/reviews-{name}.tsv").is_file()
         meta = yaml.safe_load((repo / f"results/data/reviews-{name}/meta.json").read_text())
         assert meta["label_names"] == ["1", "2", "3"]
+
+
+def test_the_catalog_names_exactly_the_image_and_arithmetic_tasks_the_data_modules_read():
+    from essential_sparsity.catalog.tasks import (
+        ARITHMETIC_TASKS,
+        GENERATED_ARITHMETIC_TASKS,
+        IMAGE_TASKS,
+    )
+    from essential_sparsity.data import image_hub, images, math_hub
+
+    assert set(IMAGE_TASKS) == {*images.FASHION_TASKS, "digits", *image_hub.HUB_IMAGE_TASKS}
+    assert set(images.HUB_TASKS) == set(image_hub.HUB_IMAGE_TASKS)
+    assert set(ARITHMETIC_TASKS) == {*GENERATED_ARITHMETIC_TASKS, *math_hub.MATH_HUB_TASKS}
+

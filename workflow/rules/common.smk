@@ -7,7 +7,14 @@ from pathlib import Path
 
 from essential_sparsity.catalog import entries
 from essential_sparsity.catalog.sources import CAUSAL_LMS, TASKS as TEXT_TASKS
-from essential_sparsity.catalog.tasks import ARITHMETIC, IMAGE, QA, task
+from essential_sparsity.catalog.tasks import (
+    ARITHMETIC,
+    ARITHMETIC_TASKS,
+    IMAGE,
+    IMAGE_TASKS,
+    QA,
+    task,
+)
 from essential_sparsity.config.dependencies import job_modules, module_file
 from essential_sparsity.config.levels import (
     LTH,
@@ -29,9 +36,6 @@ from essential_sparsity.config.params import (
     format_sparsity,
     load_params,
 )
-from essential_sparsity.data.arithmetic import ARITHMETIC_TASKS
-from essential_sparsity.data.images import IMAGE_TASKS
-
 
 
 def repo_path(*parts):

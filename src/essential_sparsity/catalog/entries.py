@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config.params import ParamsError
-from ..data.arithmetic import ARITHMETIC_TASKS
-from ..data.images import IMAGE_TASKS
 from ..pruning.scope import scope_problem
 from .sources import MODELS, TASKS, SourceError, TaskData
+from .tasks import ARITHMETIC_TASKS, IMAGE_TASKS
 
 if TYPE_CHECKING:  # pandas and datasets are imported where data is read
     import pandas as pd

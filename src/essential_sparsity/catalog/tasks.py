@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..data.arithmetic import ARITHMETIC_TASKS
-from ..data.images import IMAGE_TASKS
 from .sources import QA_TASKS
 
 TEXT = "text classification"
 QA = "extractive question answering"
 IMAGE = "image classification"
 ARITHMETIC = "arithmetic word problems"
+
+# The built-in tasks of the image and arithmetic kinds (`data.images` and `data.arithmetic` read
+# them); every other task is text classification or, named in `sources.QA_TASKS`, extractive QA.
+IMAGE_TASKS = ("fashion-mnist-04", "fashion-mnist-59", "digits", "cifar10", "cifar100",
+               "tiny-imagenet")
+GENERATED_ARITHMETIC_TASKS = ("arith-one-step", "arith-two-step", "arith-distractor")
+ARITHMETIC_TASKS = (*GENERATED_ARITHMETIC_TASKS, "mawps", "asdiv-a", "svamp")
 
 
 @dataclass(frozen=True)

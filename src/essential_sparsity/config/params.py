@@ -379,9 +379,9 @@ TASK_EXAMPLES: dict[str, tuple[int, bool]] = {
 
 
 def _examples(params: dict, task: str) -> tuple[int, bool] | None:
-    from ..data.arithmetic import GENERATED_TASKS
+    from ..catalog.tasks import GENERATED_ARITHMETIC_TASKS
 
-    if task in GENERATED_TASKS:
+    if task in GENERATED_ARITHMETIC_TASKS:
         return params["arithmetic"]["generated"]["problems"], False
     return TASK_EXAMPLES.get(task)
 

@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..catalog.sources import TaskData
+from ..catalog.tasks import GENERATED_ARITHMETIC_TASKS
 from . import math_hub
 
 if TYPE_CHECKING:  # pandas is imported where frames are built: the Snakefile imports the names
     import pandas as pd
 
-GENERATED_TASKS = ("arith-one-step", "arith-two-step", "arith-distractor")
-ARITHMETIC_TASKS = (*GENERATED_TASKS, *math_hub.MATH_HUB_TASKS)
 # The paper's dataset each task is, or (generated) stands in for: Figure 4's panel titles.
 DATASETS = {"arith-one-step": "MAWPS", "arith-two-step": "ASDiv-A", "arith-distractor": "SVAMP",
             "mawps": "MAWPS", "asdiv-a": "ASDiv-A", "svamp": "SVAMP"}
@@ -104,7 +103,7 @@ def available_sources() -> list[dict]:
     """One row per arithmetic task, as `sources.available_sources`: the generated stand-ins
     need nothing installed, the hub tasks the paper profile's network or cache."""
     rows = [{"kind": "arithmetic", "name": task, "source": f"generated, as {DATASETS[task]}",
-             "installed": True} for task in GENERATED_TASKS]
+             "installed": True} for task in GENERATED_ARITHMETIC_TASKS]
     rows += [{"kind": "arithmetic", "name": task, "source": f"hub {entry['repo']}",
               "installed": True} for task, entry in math_hub.MATH_HUB_TASKS.items()]
     return rows
@@ -191,12 +190,12 @@ def _vary(problem: dict, rng: np.random.Generator) -> dict:
 
 def generate_problems(task: str, count: int, seed: int) -> pd.DataFrame:
     """`count` problems of one generated task: text, equation, answer."""
-    if task not in GENERATED_TASKS:
+    if task not in GENERATED_ARITHMETIC_TASKS:
         raise ValueError(f"generated arithmetic task {task!r} is unknown "
-                         f"(known: {', '.join(GENERATED_TASKS)})")
+                         f"(known: {', '.join(GENERATED_ARITHMETIC_TASKS)})")
     import pandas as pd
 
-    rng = np.random.default_rng([seed, GENERATED_TASKS.index(task)])
+    rng = np.random.default_rng([seed, GENERATED_ARITHMETIC_TASKS.index(task)])
     families = {**ONE_STEP, **TWO_STEP} if task == "arith-two-step" else ONE_STEP
     keys = list(families)
     rows = []
@@ -241,7 +240,7 @@ def load_arithmetic_task(task: str, generated: dict,
     MAWPS keeps its own test split; ASDiv-A, published as one set, is split by the pipeline's
     rule (SMC-Bench cross-validates over 5 folds: this is one split); SVAMP, variations of
     ASDiv-A's problems, is solved by a model trained on MAWPS and ASDiv-A."""
-    if task in GENERATED_TASKS:
+    if task in GENERATED_ARITHMETIC_TASKS:
         return as_classification(generate_problems(task, generated["problems"],
                                                    generated["seed"]), log=log)
     if task == "svamp":

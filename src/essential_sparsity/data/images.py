@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..catalog.sources import SourceError
+from ..catalog.tasks import IMAGE_TASKS
 
 if TYPE_CHECKING:  # imported where used: the Snakefile reads the task names here
     import numpy as np
@@ -28,7 +29,6 @@ FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal
 # task -> the Fashion-MNIST classes it holds, relabelled 0..n-1 in this order
 FASHION_TASKS = {"fashion-mnist-04": [0, 1, 2, 3, 4], "fashion-mnist-59": [5, 6, 7, 8, 9]}
 HUB_TASKS = ("cifar10", "cifar100", "tiny-imagenet")
-IMAGE_TASKS = (*FASHION_TASKS, "digits", *HUB_TASKS)
 
 
 @dataclass(frozen=True)

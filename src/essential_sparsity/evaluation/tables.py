@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..catalog.tasks import GENERATED_ARITHMETIC_TASKS
 from ..config.params import ParamsError
 from ..data import arithmetic
 from ..records.io import ArtefactError, atomic_path, read_json, write_csv, write_json
@@ -39,7 +40,7 @@ def arithmetic_tables(params: dict, metric_files: list[str],
     tables = {"runs": runs, "drop_vs_sparsity": drops, "essential_sparsity": essential}
     for name, frame in tables.items():
         frame.insert(2, "dataset", frame["task"].map(arithmetic.DATASETS))
-        frame.insert(3, "generated", frame["task"].isin(arithmetic.GENERATED_TASKS))
+        frame.insert(3, "generated", frame["task"].isin(GENERATED_ARITHMETIC_TASKS))
         write_csv(out[name], frame)
     return tables
 
