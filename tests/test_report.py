@@ -16,8 +16,9 @@ def make_inputs(root):
     (root / "figures" / "fig09_lth_vs_omp.png").write_bytes(b"png")
     (root / "captions" / "fig09_lth_vs_omp.rst").write_text("Tickets minus\nOMP <masks>.\n")
     pd.DataFrame([{"model": "m", "task": "t", "method": "omp-global", "essential_sparsity": 0.4,
-                   "dense_value": 90.0, "value_at_essential": 89.5, "next_sparsity": 0.5,
-                   "drop_at_next": 3.0}]).to_csv(root / "essential.csv", index=False)
+                   "essential_low": 0.3, "essential_high": 0.5, "dense_value": 90.0,
+                   "value_at_essential": 100 * 0.291667, "next_sparsity": 0.5,
+                   "drop_at_next": 4.16667}]).to_csv(root / "essential.csv", index=False)
     pd.DataFrame([{"figure": 10, "claim": "c", "paper": "p", "ours": "0.98",
                    "verdict": "reproduced", "detail": "d"}]).to_csv(root / "claims.csv",
                                                                     index=False)
@@ -29,12 +30,14 @@ def test_page_links_figure_notebook_and_caption_relative_to_itself(tmp_path):
     out = tmp_path / "index.html"
     report.write_report(out, [tmp_path / "figures" / "fig09_lth_vs_omp.png"],
                         tmp_path / "notebooks", tmp_path / "captions", tmp_path / "essential.csv",
-                        tmp_path / "claims.csv", tmp_path / "params.yaml", "default")
+                        tmp_path / "claims.csv", tmp_path / "params.yaml", "default", 0.9)
     text = out.read_text()
     assert "src='figures/fig09_lth_vs_omp.png'" in text
     assert "href='notebooks/fig09_lth_vs_omp.html'" in text
     assert "the paper's Figure 9" in text and "Tickets minus OMP &lt;masks&gt;." in text
     assert "class=\"reproduced\"" in text and "<script" not in text
+    # numbers as a reader wants them: one decimal, the essential sparsity with its interval
+    assert "<td>0.4 [0.3, 0.5]</td><td>90.0</td><td>29.2</td><td>0.5</td><td>4.2</td>" in text
 
 
 def test_a_figure_without_a_caption_is_a_clear_error(tmp_path):
@@ -45,5 +48,5 @@ def test_a_figure_without_a_caption_is_a_clear_error(tmp_path):
                                                       "fig09_lth_vs_omp.png"],
                             tmp_path / "notebooks", tmp_path / "captions",
                             tmp_path / "essential.csv", tmp_path / "claims.csv",
-                            tmp_path / "params.yaml", "default")
+                            tmp_path / "params.yaml", "default", 0.9)
     assert not (tmp_path / "index.html").exists()

@@ -236,7 +236,8 @@ def _claims(args: argparse.Namespace, params: dict) -> Outcome:
 def _report(args: argparse.Namespace, params: dict) -> Outcome:
     from ..records.report import write_report
     write_report(args.out, args.figures, args.notebooks_dir, args.captions_dir, args.essential,
-                 args.claims, args.params, params["profile"])
+                 args.claims, args.params, params["profile"],
+                 params["evaluate"]["bootstrap"]["level"])
     print(f"the report: {args.out}")
     return DONE
 

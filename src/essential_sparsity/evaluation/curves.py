@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..config.levels import LTH, parse_nm
@@ -99,43 +100,53 @@ def essential_sparsity(drops: pd.DataFrame, epsilon: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def drops_and_essential(params: dict, metric_files: list[str | Path],
-                        runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The one way from runs (`runs_table` of `metric_files`) to a figure's drop table and
-    essential sparsity table, each number with its interval (`bootstrap`)."""
+def curve_tables(params: dict, metric_files: list[str | Path],
+                 runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The one way from runs (`runs_table` of `metric_files`) to a figure's drop table, its
+    essential sparsity table, LTH minus OMP and the N:M drops (empty where no run is of those
+    methods), each number with its interval (`bootstrap`)."""
     settings = params["evaluate"]
     resampling = settings["bootstrap"]
-    drops = drop_table(runs)
+    level = resampling["level"]
     resampled = bootstrap.resampled_drops(runs, bootstrap.scores_of(metric_files),
                                           resampling["resamples"], resampling["seed"])
+    drops = bootstrap.drop_intervals(drop_table(runs), resampled, level)
     essential = bootstrap.essential_intervals(
         essential_sparsity(drops, settings["epsilon"]), drops, resampled, settings["epsilon"],
-        resampling["level"])
-    return bootstrap.drop_intervals(drops, resampled, resampling["level"]), essential
+        level)
+    return {"drop_vs_sparsity": drops, "essential_sparsity": essential,
+            "lth_vs_omp": lth_vs_omp(drops, resampled, level), "nm_patterns": nm_drops(drops)}
 
 
-def lth_vs_omp(drops: pd.DataFrame) -> pd.DataFrame:
-    """Figure 9's table: LTH minus each OMP method at every sparsity both were fine-tuned at."""
+def lth_vs_omp(drops: pd.DataFrame, resampled: dict[tuple, np.ndarray],
+               level: float) -> pd.DataFrame:
+    """Figure 9's table: LTH minus each OMP method at every sparsity both were fine-tuned at,
+    with the paired interval of that difference (both runs scored on the same examples)."""
     lth = drops[(drops["method"] == LTH) & (drops["sparsity"] > 0)]
     keys = ["model", "task", "sparsity"]
     frames = []
     for method in sorted(m for m in drops["method"].unique() if m.startswith("omp-")):
         omp = drops[drops["method"] == method]
         both = lth.merge(omp, on=keys, suffixes=("_lth", "_omp"))
+        ends = [bootstrap.interval(resampled[(r.model, r.task, method, r.sparsity)]
+                                   - resampled[(r.model, r.task, LTH, r.sparsity)], level)
+                for r in both.itertuples()]
         frames.append(pd.DataFrame({
             "model": both["model"], "task": both["task"], "sparsity": both["sparsity"],
             "omp_method": method, "metric": both["metric_lth"], "lth_value": both["value_lth"],
             "omp_value": both["value_omp"], "difference": both["value_lth"] - both["value_omp"],
+            "difference_low": [low for low, _ in ends],
+            "difference_high": [high for _, high in ends],
             "lth_std": both["value_std_lth"], "omp_std": both["value_std_omp"]}))
     columns = ["model", "task", "sparsity", "omp_method", "metric", "lth_value", "omp_value",
-               "difference", "lth_std", "omp_std"]
+               "difference", "difference_low", "difference_high", "lth_std", "omp_std"]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns))[
         columns]
 
 
 def nm_drops(drops: pd.DataFrame) -> pd.DataFrame:
-    """Figure 5's table: the drop of every N:M pattern, beside unstructured OMP at the same
-    sparsity where the grid has it."""
+    """Figure 5's table: the drop of every N:M pattern with its interval, beside unstructured
+    OMP at the same sparsity where the grid has it."""
     rows = []
     for row in drops.itertuples():
         nm = parse_nm(row.method)
@@ -147,9 +158,10 @@ def nm_drops(drops: pd.DataFrame) -> pd.DataFrame:
                      "n": nm[0], "m": nm[1], "sparsity": row.sparsity, "metric": row.metric,
                      "value": row.value, "value_std": row.value_std,
                      "dense_value": row.dense_value, "drop": row.drop,
+                     "drop_low": row.drop_low, "drop_high": row.drop_high,
                      "omp_global_drop": float(same["drop"].iloc[0]) if len(same) else None})
     columns = ["model", "task", "pattern", "n", "m", "sparsity", "metric", "value", "value_std",
-               "dense_value", "drop", "omp_global_drop"]
+               "dense_value", "drop", "drop_low", "drop_high", "omp_global_drop"]
     return pd.DataFrame(rows, columns=columns).sort_values(["model", "task", "m", "n"],
                                                          ignore_index=True)
 

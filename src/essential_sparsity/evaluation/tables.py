@@ -22,13 +22,11 @@ def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
     """One row per run, drop vs sparsity, essential sparsity, LTH minus OMP, N:M drops."""
     out_dir = Path(out_dir)
     runs = curves.runs_table(metric_files)
-    drops, essential = curves.drops_and_essential(params, metric_files, runs)
-    tables = {"finetune_runs": runs, "drop_vs_sparsity": drops, "essential_sparsity": essential,
-              "lth_vs_omp": curves.lth_vs_omp(drops), "nm_patterns": curves.nm_drops(drops)}
+    tables = {"finetune_runs": runs, **curves.curve_tables(params, metric_files, runs)}
     for name, frame in tables.items():
         write_csv(out_dir / f"{name}.csv", frame)
-    write_json(metrics_json, curves.essential_metrics(essential))
-    return essential
+    write_json(metrics_json, curves.essential_metrics(tables["essential_sparsity"]))
+    return tables["essential_sparsity"]
 
 
 def arithmetic_tables(params: dict, metric_files: list[str],
@@ -36,8 +34,9 @@ def arithmetic_tables(params: dict, metric_files: list[str],
     """Figure 4's tables: every arithmetic run, drop vs sparsity and essential sparsity, each row
     with the paper's dataset the task is or, when generated, stands in for."""
     runs = curves.runs_of(metric_files, "task", params["arithmetic"]["tasks"], "arithmetic")
-    drops, essential = curves.drops_and_essential(params, metric_files, runs)
-    tables = {"runs": runs, "drop_vs_sparsity": drops, "essential_sparsity": essential}
+    curve = curves.curve_tables(params, metric_files, runs)
+    tables = {"runs": runs, "drop_vs_sparsity": curve["drop_vs_sparsity"],
+              "essential_sparsity": curve["essential_sparsity"]}
     for name, frame in tables.items():
         frame.insert(2, "dataset", frame["task"].map(arithmetic.DATASETS))
         frame.insert(3, "generated", frame["task"].isin(GENERATED_ARITHMETIC_TASKS))
@@ -57,7 +56,8 @@ def claims_report(params: dict, claims_file: str | Path, tables_dir: str | Path,
     table = claims.evaluate_claims(listed, tables_dir)
     write_csv(out_csv, table)
     with atomic_path(out_md) as tmp:
-        tmp.write_text(claims.claims_markdown(table, params["profile"]))
+        tmp.write_text(claims.claims_markdown(table, params["profile"],
+                                            params["evaluate"]["bootstrap"]["level"]))
     return table
 
 

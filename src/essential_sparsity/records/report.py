@@ -23,7 +23,8 @@ body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 
 figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { margin-top: .5em; } table { border-collapse: collapse; margin: 1em 0; }
 td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
-.reproduced { color: #1a7f37; } .not-reproduced { color: #b42318; } .not-run { color: #777; }
+.reproduced { color: #1a7f37; } .not-reproduced { color: #b42318; }
+.inconclusive { color: #9a6700; } .not-run { color: #777; }
 """
 
 
@@ -66,14 +67,34 @@ def _table(frame: pd.DataFrame, columns: list[str], classes: str | None = None) 
 
 
 def _verdict_class(verdict: str) -> str:
-    return {"reproduced": "reproduced", "not reproduced": "not-reproduced"}.get(verdict, "not-run")
+    return {"reproduced": "reproduced", "not reproduced": "not-reproduced",
+            "inconclusive": "inconclusive"}.get(verdict, "not-run")
+
+
+def _one_decimal(value: float) -> str:
+    return "" if pd.isna(value) else f"{value:.1f}"
+
+
+def essential_for_readers(essential: pd.DataFrame) -> pd.DataFrame:
+    """The essential sparsity table as a reader wants it: each essential sparsity with its
+    interval, metrics to one decimal."""
+    return pd.DataFrame({
+        "model": essential["model"], "task": essential["task"], "method": essential["method"],
+        "essential sparsity [interval]": [
+            f"{r.essential_sparsity:g} [{r.essential_low:g}, {r.essential_high:g}]"
+            for r in essential.itertuples()],
+        "dense": essential["dense_value"].map(_one_decimal),
+        "at essential sparsity": essential["value_at_essential"].map(_one_decimal),
+        "next sparsity": essential["next_sparsity"].map(lambda s: "" if pd.isna(s) else f"{s:g}"),
+        "drop at next": essential["drop_at_next"].map(_one_decimal)})
 
 
 def page(figures: list[dict], essential: pd.DataFrame, claims: pd.DataFrame,
-         facts: dict[str, str]) -> str:
+         facts: dict[str, str], level: float) -> str:
     """The HTML of the report; `figures` are dicts with name, png, notebook (paths relative to
     the page) and caption."""
     counts = claims["verdict"].value_counts()
+    readable = essential_for_readers(essential)
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              "<title>Essential sparsity: the report</title>",
              f"<style>{STYLE}</style></head><body>",
@@ -81,15 +102,15 @@ def page(figures: list[dict], essential: pd.DataFrame, claims: pd.DataFrame,
              f"<p>Profile <code>{html.escape(facts['profile'])}</code>: {len(figures)} figures, "
              f"{counts.get('reproduced', 0)} of the paper's {len(claims)} claims reproduced, "
              f"{counts.get('not reproduced', 0)} not reproduced, "
-             f"{len(claims) - counts.get('reproduced', 0) - counts.get('not reproduced', 0)} "
-             "not run at this profile.</p>",
+             f"{counts.get('inconclusive', 0)} inconclusive, "
+             f"{counts.get('not run at this profile', 0)} not run at this profile.</p>",
              "<h2>The paper's claims</h2>",
              _table(claims, ["figure", "claim", "paper", "ours", "verdict", "detail"],
                     classes="verdict"),
              "<h2>Essential sparsity</h2><p>The largest sparsity on the grid whose test metric "
-             "stays within epsilon of the dense model.</p>",
-             _table(essential, ["model", "task", "method", "essential_sparsity", "dense_value",
-                                "value_at_essential", "next_sparsity", "drop_at_next"]),
+             "stays within epsilon of the dense model, with the grid sparsities it falls "
+             f"between in {level:.0%} of the paired bootstrap's resamples; metrics in points.</p>",
+             _table(readable, list(readable.columns)),
              "<h2>Figures</h2>"]
     drawn: set[int] = set()
     for figure in figures:
@@ -113,7 +134,7 @@ def page(figures: list[dict], essential: pd.DataFrame, claims: pd.DataFrame,
 
 def write_report(out: str | Path, pngs: list[str | Path], notebooks_dir: str | Path,
                  captions_dir: str | Path, essential_csv: str | Path, claims_csv: str | Path,
-                 params_file: str | Path, profile: str) -> None:
+                 params_file: str | Path, profile: str, level: float) -> None:
     out = Path(out)
     figures = []
     for png in sorted(map(Path, pngs)):
@@ -125,6 +146,6 @@ def write_report(out: str | Path, pngs: list[str | Path], notebooks_dir: str | P
                         "notebook": os.path.relpath(notebook, out.parent),
                         "caption": " ".join(caption.read_text().split())})
     text = page(figures, pd.read_csv(essential_csv), pd.read_csv(claims_csv),
-                provenance(params_file, profile))
+                provenance(params_file, profile), level)
     with atomic_path(out) as tmp:
         tmp.write_text(text)

@@ -195,7 +195,7 @@ def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFra
     its data fraction; the dense rows are panel (iii)."""
     fractions = pretrain_models(params)
     runs = curves.runs_of(metric_files, "model", list(fractions), "pre-training")
-    drops, _ = curves.drops_and_essential(params, metric_files, runs)
+    drops = curves.curve_tables(params, metric_files, runs)["drop_vs_sparsity"]
     examples = runs.groupby(["model", "task"])["test_examples"].min()
     drops["test_examples"] = examples.reindex(
         pd.MultiIndex.from_frame(drops[["model", "task"]])).to_numpy()

@@ -150,7 +150,8 @@ def downstream_tables(params: dict,
     """Figures 3 and 6: each vision model's fine-tuned accuracy and drop against sparsity, with
     its pre-training objective, and its essential sparsity."""
     runs = curves.runs_of(metric_files, "model", params["vision"]["models"], "vision")
-    drops, essential = curves.drops_and_essential(params, metric_files, runs)
+    curve = curves.curve_tables(params, metric_files, runs)
+    drops, essential = curve["drop_vs_sparsity"], curve["essential_sparsity"]
     drops.insert(1, "objective", drops["model"].map(VISION_OBJECTIVES))
     roles = _roles(params)
     drops.insert(2, "role", drops["model"].map(lambda m: roles.get(m, "")))
