@@ -164,8 +164,8 @@ BAD_MODELS = {
         r"catalog\.models\.mine: .* has no config\.json; point path at a directory that "
         r"save_pretrained wrote"),
     "an architecture with no known scope": (
-        lambda t: {"models": {"mine": {"path": str(gpt2_dir(t))}}},
-        r"catalog\.models\.mine: no pruning scope is defined for model_type 'gpt2' \(supported: "
+        lambda t: {"models": {"mine": {"path": str(bloom_dir(t))}}},
+        r"catalog\.models\.mine: no pruning scope is defined for model_type 'bloom' \(supported: "
         r"bert, .*\)"),
     "a hub model not in the cache while offline": (
         lambda t: {"models": {"mine": {"hub": "someone/no-such-model"}}},
@@ -174,10 +174,10 @@ BAD_MODELS = {
 }
 
 
-def gpt2_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "gpt2"
+def bloom_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "bloom"
     path.mkdir()
-    (path / "config.json").write_text('{"model_type": "gpt2"}')
+    (path / "config.json").write_text('{"model_type": "bloom"}')
     return path
 
 

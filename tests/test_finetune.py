@@ -28,10 +28,18 @@ SETTINGS = {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2, "weight_decay":
             "adam_epsilon": 1e-8, "warmup_ratio": 0.0, "precision": "auto"}
 
 
-def make_model(init_seed: int = 0):
-    from transformers import BertForSequenceClassification
+def make_model(init_seed: int = 0, family: str = "bert"):
+    from transformers import (
+        BertForSequenceClassification,
+        GPT2Config,
+        GPT2ForSequenceClassification,
+    )
 
     torch.manual_seed(init_seed)
+    if family == "gpt2":  # input-major matrices, Q, K and V fused: masked through views
+        return GPT2ForSequenceClassification(GPT2Config(n_embd=32, n_layer=2, n_head=2,
+                                                        vocab_size=64, num_labels=3,
+                                                        pad_token_id=0))
     return BertForSequenceClassification(tiny_bert_config())
 
 
@@ -59,8 +67,9 @@ def _restore_torch_globals():
     torch.set_num_threads(threads)
 
 
-def test_pruned_weights_stay_zero_and_kept_weights_train():
-    model = make_model()
+@pytest.mark.parametrize("family", ["bert", "gpt2"])
+def test_pruned_weights_stay_zero_and_kept_weights_train(family):
+    model = make_model(family=family)
     mask = global_mask(model)
     scoped = scope_weights(model, list(COMPONENTS))
     before = {k: w.detach().clone() for k, w in scoped.items()}
@@ -344,3 +353,53 @@ def test_encoded_splits_are_the_tokenizers_ids(e2e):
         splitting.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 16)
     with pytest.raises(ArtefactError, match="encoded with model minilm-l6, the run's is bert"):
         splitting.read_encoded(e2e["dir"] / "tiny.safetensors", "bert", "tiny", 8)
+
+
+def tiny_gpt2_dir(path: Path) -> Path:
+    """A from_pretrained directory of a tiny GPT-2 and a word-level tokenizer with an
+    end-of-text token and, as GPT-2's, no pad token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2Model, PreTrainedTokenizerFast
+
+    vocab = {word: i for i, word in enumerate(["<|endoftext|>", "[UNK]", "text", *WORDS,
+                                                *map(str, range(300))])}
+    words = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, eos_token="<|endoftext|>",
+                                        unk_token="[UNK]")
+    torch.manual_seed(0)
+    GPT2Model(GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=len(vocab), n_positions=32,
+                         bos_token_id=0, eos_token_id=0)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_a_gpt2_classifier_is_pruned_fine_tuned_and_rewound_like_any_model(tmp_path):
+    """GPT-2's Conv1D matrices, Q, K and V fused, go through prune, fine-tune and an LTH round
+    as views; its tokenizer pads with end-of-text, and the audit finds the pruned weights zero."""
+    from essential_sparsity.catalog.sources import load_tokenizer
+    from essential_sparsity.records.audit import checkpoint_problems
+
+    where = str(tiny_gpt2_dir(tmp_path / "gpt2"))
+    assert load_tokenizer("tiny-gpt2", where).pad_token == "<|endoftext|>"
+    params = load_params(ROOT / "params.yaml", "smoke")
+    params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
+                              per_task={})
+    splits = {"train": tiny_frame(16, 0), "validation": tiny_frame(8, 100),
+              "test": tiny_frame(8, 200)}
+    splitting.write_splits(tmp_path / "data", splits, ["negative", "positive"], {"seed": 0})
+    report = prune(params, "tiny-gpt2", "omp-global", 0.5, tmp_path / "mask.safetensors", where)
+    assert {m["component"] for m in report["matrices"]} == set(COMPONENTS)
+    encode_task(params, "tiny-gpt2", "tiny", tmp_path / "data", tmp_path / "ids.safetensors",
+                where)
+    run = tmp_path / "run"
+    record = finetune_run(params, "tiny-gpt2", "tiny", tmp_path / "mask.safetensors", 0,
+                          tmp_path / "data", run / "metrics.json", run / "model.safetensors",
+                          location=where, encoded_path=tmp_path / "ids.safetensors",
+                          predictions_path=run / "predictions.csv")
+    assert record["test_examples"] == 8 and record["scope_sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert checkpoint_problems(run / "model.safetensors", tmp_path / "mask.safetensors") == []
+    lth_round(params, "tiny-gpt2", "tiny", 1, run / "model.safetensors",
+              tmp_path / "mask.safetensors", tmp_path / "round1.safetensors")
+    assert masks.load_mask(tmp_path / "round1.safetensors").keys() == \
+        masks.load_mask(tmp_path / "mask.safetensors").keys()

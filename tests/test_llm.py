@@ -324,3 +324,14 @@ def test_mmlu_missing_from_the_cache_names_the_download(tmp_path, monkeypatch):
     use_cache(monkeypatch, tmp_path / "hub")
     with pytest.raises(sources.SourceError, match="hf download --repo-type dataset cais/mmlu"):
         llm_eval.mmlu(tiny_llama(), None, batch_size=1, num_fewshot=0)
+
+
+def test_calibrated_pruning_refuses_a_decoder_that_is_not_llama_style():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from essential_sparsity.pruning.calibrated import calibrated_prune
+
+    model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64))
+    with pytest.raises(ValueError, match="wanda runs block by block on Llama-style decoders .*"
+                                         "not on 'gpt2': prune it with omp-global"):
+        calibrated_prune(model, torch.zeros(1, 4, dtype=torch.long), ["query"], "wanda", 0.5)

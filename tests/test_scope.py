@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
+from essential_sparsity.pruning.masks import apply_mask, checkpoint_weight, nm_mask
 from essential_sparsity.pruning.scope import (
     COMPONENTS,
     FAMILIES,
@@ -31,6 +32,7 @@ CONFIGS = {
     "vit": IMAGE, "deit": IMAGE,
     "opt": {"hidden_size": 16, "num_hidden_layers": LAYERS, "num_attention_heads": 2,
             "ffn_dim": 32, "vocab_size": 64, "word_embed_proj_dim": 16},
+    "gpt2": {"n_embd": 16, "n_layer": LAYERS, "n_head": 2, "n_inner": 32, "vocab_size": 64},
     "llama": DECODER, "mistral": DECODER, "qwen2": DECODER,
 }
 GATED = {"llama", "mistral", "qwen2"}
@@ -53,9 +55,12 @@ def test_the_scope_is_the_six_block_matrices_of_every_layer(model_type):
     per_layer = [*COMPONENTS, "ffn_in"] if model_type in GATED else list(COMPONENTS)
     assert found == sorted((c, layer) for layer in range(LAYERS) for c in per_layer)
     params = dict(model.base_model.named_parameters())
-    assert all(w is params[name] and w.dim() == 2 for name, w in weights.items())
+    assert all(w.dim() == 2 and w.untyped_storage().data_ptr()
+               == params[name.split(":")[0]].untyped_storage().data_ptr()
+               for name, w in weights.items())  # the parameters themselves, or views of them
+    covered = {name.split(":")[0] for name in weights}
     missed = [name for name, p in params.items()
-              if p.dim() == 2 and re.search(r"\.\d+\.", name) and name not in weights]
+              if p.dim() == 2 and re.search(r"\.\d+\.", name) and name not in covered]
     assert missed == []  # every matrix inside a block is one of the six components
     excluded = ("embed", "norm", "bias", "pooler", "classifier", "head", "project")
     assert not any(word in name.lower() for name in weights for word in excluded)
@@ -68,13 +73,32 @@ def test_a_subset_of_a_gated_decoders_components_selects_only_those():
 
 
 def test_a_family_without_a_scope_stops_with_one_line_naming_the_supported_ones():
-    problem = scope_problem("gpt2")
-    assert "'gpt2'" in problem and "roberta" in problem and "qwen2" in problem
+    problem = scope_problem("bloom")
+    assert "'bloom'" in problem and "roberta" in problem and "gpt2" in problem
     assert "\n" not in problem and scope_problem("deit") is None
-    model = AutoModel.from_config(AutoConfig.for_model("gpt2", n_embd=16, n_layer=1, n_head=2,
-                                                       vocab_size=64))
-    with pytest.raises(ValueError, match="no pruning scope is defined for model_type 'gpt2'"):
+    model = AutoModel.from_config(AutoConfig.for_model("bloom", hidden_size=16, n_layer=1,
+                                                       n_head=2, vocab_size=64))
+    with pytest.raises(ValueError, match="no pruning scope is defined for model_type 'bloom'"):
         scope_weights(model, list(COMPONENTS))
+
+
+def test_gpt2s_fused_input_major_matrices_are_pruned_as_views_of_the_right_slices():
+    """Conv1D stores [in, out] with Q, K, V side by side: the scope sees each as [out, in], so
+    masking `query` zeroes the first third of c_attn's columns and nothing else."""
+    model = tiny("gpt2")
+    weights = scope_weights(model, list(COMPONENTS))
+    fused = model.base_model.h[0].attn.c_attn.weight
+    query = weights["h.0.attn.c_attn.weight:query"]
+    assert fused.shape == (16, 48) and query.shape == (16, 16)
+    assert weights["h.0.mlp.c_fc.weight"].shape == (32, 16)  # [out, in] like nn.Linear
+    apply_mask({"q": query}, {"q": torch.zeros(16, 16, dtype=torch.bool)})
+    assert (fused[:, :16] == 0).all() and (fused[:, 16:] != 0).all()
+    state = {f"transformer.{k}": v for k, v in model.base_model.state_dict().items()}
+    key = checkpoint_weight(state, "h.0.attn.c_attn.weight:key", "ckpt", "gpt2")
+    assert torch.equal(key, fused[:, 16:32].T)
+    # N:M groups run along a matrix's input: for GPT-2 that is the stored rows
+    keep = nm_mask({"w": weights["h.0.mlp.c_fc.weight"]}, 2, 4)["w"]
+    assert (keep.reshape(32, 4, 4).sum(-1) == 2).all()
 
 
 def test_a_classifiers_scope_is_named_as_in_its_base_model(tiny_bert):

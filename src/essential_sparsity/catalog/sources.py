@@ -161,7 +161,10 @@ def _load_weights(loader, name: str, location: str | None, **kwargs):
 def load_tokenizer(name: str, location: str | None = None):
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, name, location)
+    tokenizer = _from_pretrained(AutoTokenizer, name, location)
+    if tokenizer.pad_token is None:  # GPT-2's has none: pad with its end-of-text token
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 @contextmanager
@@ -201,7 +204,10 @@ def load_classifier(name: str, num_labels: int, seed: int, location: str | None 
         config = _from_pretrained(AutoConfig, name, location)
         loader = (AutoModelForImageClassification if config.model_type in VISION_TYPES
                   else AutoModelForSequenceClassification)
-        return _load_weights(loader, name, location, num_labels=num_labels)
+        model = _load_weights(loader, name, location, num_labels=num_labels)
+    if model.config.pad_token_id is None:  # a decoder classifies its last token before the
+        model.config.pad_token_id = model.config.eos_token_id  # padding `load_tokenizer` adds
+    return model
 
 
 def load_span_predictor(name: str, seed: int, location: str | None = None):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import masks
-from .scope import classify
+from .scope import FAMILIES, classify
 
 CALIBRATED = ("wanda", "sparsegpt")
 
@@ -217,6 +217,10 @@ def calibrated_prune(model: torch.nn.Module, ids: torch.Tensor, components: list
         raise ValueError(f"calibrated pruning method {method!r} is unknown "
                          f"(allowed: {', '.join(CALIBRATED)})")
     model_type = model.base_model.config.model_type
+    if FAMILIES.get(model_type) != "llama":
+        decoders = ", ".join(t for t, layout in FAMILIES.items() if layout == "llama")
+        raise ValueError(f"{method} runs block by block on Llama-style decoders (model_type "
+                         f"{decoders}), not on {model_type!r}: prune it with omp-global")
     mask: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         hidden, kwargs = _block_inputs(model, ids)

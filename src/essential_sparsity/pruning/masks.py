@@ -331,10 +331,18 @@ def apply_mask(weights: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) 
             w.mul_(mask[name].to(w.dtype))
 
 
-def checkpoint_weight(state: dict[str, torch.Tensor], name: str, path: str | Path) -> torch.Tensor:
-    """An encoder weight of a classifier checkpoint, whose names carry the head's prefix."""
-    found = [key for key in state if key == name or key.endswith("." + name)]
+def checkpoint_weight(state: dict[str, torch.Tensor], name: str, path: str | Path,
+                      model_type: str) -> torch.Tensor:
+    """An in-scope weight (`scope.views`) of a classifier checkpoint, whose names carry the
+    head's prefix."""
+    from .scope import views
+    parameter = name.split(":")[0]
+    found = [key for key in state if key == parameter or key.endswith("." + parameter)]
     if len(found) != 1:
         raise ArtefactError(f"{path}: {'no' if not found else 'several'} tensors named like "
-                            f"{name}; the checkpoint belongs to another model: rebuild it")
-    return state[found[0]]
+                            f"{parameter}; the checkpoint belongs to another model: rebuild it")
+    matrices = views(parameter, state[found[0]], model_type)
+    if name not in matrices:
+        raise ArtefactError(f"{path}: {parameter} holds no matrix {name}; the mask was made for "
+                            f"another model: rebuild it")
+    return matrices[name]

@@ -1,7 +1,8 @@
 """The pruning scope: which weight matrices one-shot magnitude pruning may remove weights from.
 
 As in the paper's code, the scope is the transformer blocks' attention (Q, K, V, output) and
-feed-forward (in, out) weight matrices, of encoders (BERT, ViT) and decoders (OPT, Llama) alike.
+feed-forward (in, out) weight matrices, of encoders (BERT, ViT) and decoders (OPT, GPT-2, Llama)
+alike.
 Embeddings, pooler, classifier or LM head, LayerNorm and biases are never pruned, and every
 sparsity is reported over the scope only. Names are those of the base model (`model.base_model`),
 so one mask fits the bare model and every head put on top of it."""
@@ -65,6 +66,17 @@ LAYOUTS: dict[str, dict[str, str]] = {
     },
     # Llama-style decoders: the gated FFN's gate and up projections both read the block's input,
     # so both are ffn_in.
+    # GPT-2 stores its block matrices input-major (transformers' Conv1D, [in, out]) and fuses Q, K
+    # and V in one; its scope is views of them (`views`): [out, in] like every other family's, the
+    # fused matrix split in three and named `<parameter>:<component>`.
+    "gpt2": {
+        "query": r"h\.(\d+)\.attn\.c_attn\.weight:query",
+        "key": r"h\.(\d+)\.attn\.c_attn\.weight:key",
+        "value": r"h\.(\d+)\.attn\.c_attn\.weight:value",
+        "attention_output": r"h\.(\d+)\.attn\.c_proj\.weight",
+        "ffn_in": r"h\.(\d+)\.mlp\.c_fc\.weight",
+        "ffn_out": r"h\.(\d+)\.mlp\.c_proj\.weight",
+    },
     "llama": {
         "query": r"layers\.(\d+)\.self_attn\.q_proj\.weight",
         "key": r"layers\.(\d+)\.self_attn\.k_proj\.weight",
@@ -75,14 +87,14 @@ LAYOUTS: dict[str, dict[str, str]] = {
     },
 }
 
-# model_type -> layout. DINO checkpoints are model_type vit; SmolLM2 and Vicuna are llama. GPT-2 is
-# not here: it stores its weights input-major (Conv1D) and fuses Q, K and V in one matrix, which
-# the N:M groups (along the input of a row-major weight) and the per-component reports assume away.
+# model_type -> layout. DINO checkpoints are model_type vit; SmolLM2 and Vicuna are llama.
 FAMILIES: dict[str, str] = {
     "bert": "bert", "roberta": "bert", "electra": "bert", "deberta-v2": "deberta-v2",
     "distilbert": "distilbert", "vit": "vit", "deit": "vit",
-    "opt": "opt", "llama": "llama", "mistral": "llama", "qwen2": "llama",
+    "opt": "opt", "gpt2": "gpt2", "llama": "llama", "mistral": "llama", "qwen2": "llama",
 }
+INPUT_MAJOR = {"gpt2"}  # layouts whose block matrices are stored [in, out]
+FUSED_QKV = re.compile(r"(?:.*\.)?c_attn\.weight")
 
 
 def scope_problem(model_type: str | None) -> str | None:
@@ -105,6 +117,21 @@ def classify(name: str, model_type: str) -> tuple[str, int] | None:
     return None
 
 
+def views(name: str, tensor: torch.Tensor, model_type: str) -> dict[str, torch.Tensor]:
+    """The matrices of the scope a parameter holds, by name, as [out, in] views of its storage:
+    masking a view masks the parameter. Most parameters are one matrix as they are; an
+    input-major layout's are transposed and a fused Q, K, V split in three, so pruning, N:M
+    groups (along the input) and per-component reports see every family alike."""
+    if FAMILIES.get(model_type) not in INPUT_MAJOR or tensor.dim() != 2:
+        return {name: tensor}
+    rows = tensor.T
+    if FUSED_QKV.fullmatch(name):
+        width = rows.shape[0] // 3  # narrow, not chunk: a single view may be written in place
+        return {f"{name}:{part}": rows.narrow(0, i * width, width)
+                for i, part in enumerate(("query", "key", "value"))}
+    return {name: rows}
+
+
 def scope_weights(model: torch.nn.Module, components: list[str]) -> dict[str, torch.Tensor]:
     """The in-scope weight matrices of `model`'s encoder, by name, in the model's own order."""
     encoder = model.base_model
@@ -116,10 +143,11 @@ def scope_weights(model: torch.nn.Module, components: list[str]) -> dict[str, to
     if unknown:
         raise ValueError(f"unknown scope components {sorted(unknown)} (allowed: {COMPONENTS})")
     weights = {}
-    for name, param in encoder.named_parameters():
-        where = classify(name, model_type)
-        if where and where[0] in components:
-            weights[name] = param
+    for parameter, param in encoder.named_parameters():
+        for name, matrix in views(parameter, param, model_type).items():
+            where = classify(name, model_type)
+            if where and where[0] in components:
+                weights[name] = matrix
     if not weights:
         raise ValueError(f"scope {components} matched no parameter of this {model_type} model")
     return weights

@@ -153,12 +153,13 @@ def checkpoint_problems(checkpoint: Path, mask_path: Path) -> list[str]:
     try:
         state = read_tensors(checkpoint)
         mask = load_mask(mask_path)
+        model_type = mask_info(mask_path)["model_type"]
     except ArtefactError as exc:
         return [str(exc)]
     problems = []
     for name, keep in mask.items():
         try:
-            weight = checkpoint_weight(state, name, checkpoint)
+            weight = checkpoint_weight(state, name, checkpoint, model_type)
         except ArtefactError as exc:
             problems.append(str(exc))
             continue

@@ -18,7 +18,8 @@ def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str 
     state = read_tensors(checkpoint)
     model_type = read_metadata_json(checkpoint, "config")["model_type"]
     mask = masks.load_mask(previous)
-    weights = {name: masks.checkpoint_weight(state, name, checkpoint) for name in mask}
+    weights = {name: masks.checkpoint_weight(state, name, checkpoint, model_type)
+               for name in mask}
     leaked = sum(int((weights[name][~keep] != 0).sum()) for name, keep in mask.items())
     if leaked:
         raise ArtefactError(f"{checkpoint}: {leaked} weights pruned by {previous} are not zero; "
