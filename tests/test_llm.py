@@ -332,6 +332,6 @@ def test_calibrated_pruning_refuses_a_decoder_that_is_not_llama_style():
     from essential_sparsity.pruning.calibrated import calibrated_prune
 
     model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64))
-    with pytest.raises(ValueError, match="wanda runs block by block on Llama-style decoders .*"
-                                         "not on 'gpt2': prune it with omp-global"):
+    with pytest.raises(ValueError, match=r"wanda runs block by block on Llama-style decoders .*"
+                                         r"not on 'gpt2': prune it with omp-global"):
         calibrated_prune(model, torch.zeros(1, 4, dtype=torch.long), ["query"], "wanda", 0.5)
