@@ -12,6 +12,7 @@
 VENV    := .venv
 BIN     := $(abspath $(VENV))/bin
 STAMP   := $(VENV)/.installed
+SLURM_STAMP := $(VENV)/.slurm-plugin
 PYTHON  ?= python3
 export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE := 1
@@ -19,7 +20,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: figures test setup corpora browser slurm lint smoke pull clean-results benchmarks \
+.PHONY: figures test setup corpora browser slurm slurm-plugin lint smoke pull clean-results benchmarks \
 	unlock-stale
 
 figures: setup
@@ -51,8 +52,15 @@ browser:
 
 # A one-node Slurm cluster on this machine (Debian's slurmctld, slurmd, slurm-client): a test runs
 # the smoke profile through the Slurm profile on it. A cluster that already answers is used as is.
-slurm:
+slurm: slurm-plugin
 	@bash workflow/profiles/slurm/single-node.sh
+
+# The Slurm profile's executor plugin (requirements-slurm.txt), kept out of the default setup.
+slurm-plugin: $(SLURM_STAMP)
+
+$(SLURM_STAMP): requirements-slurm.txt $(STAMP)
+	$(BIN)/pip install -q -r requirements-slurm.txt
+	touch $@
 
 setup: $(STAMP) corpora
 
