@@ -42,7 +42,7 @@ FIGURE_TABLE = {
         "inputs": {"drops": rules.vision_tables.output.drops,
                    "essential": rules.vision_tables.output.essential},
         "params": {"supervised": VISION["supervised"],
-                   "self_supervised": VISION["self_supervised"]},
+                   "self_supervised": VISION["self_supervised"], "epsilon": EPSILON},
     },
     "fig07": {
         "name": "fig07_weight_distribution",
