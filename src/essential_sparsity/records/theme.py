@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 COLUMN = 3.4  # inches: one column of a two-column paper
 PAGE = 7.0  # inches: the width of both columns
 SPARSITY = "sparsity (%)"
-DROP = "drop from dense (points; higher is worse)"
+DROP = "drop from dense\n(points; higher is worse)"
 BAND_ALPHA = 0.2
 
 
@@ -73,6 +73,22 @@ def drop_curves(ax: Axes, frame: pd.DataFrame, essential: pd.DataFrame, hue: str
                     marker="*", ms=10, mec="black", color=colours[row[hue]], capsize=2, lw=0.8)
     ax.set(xlabel=SPARSITY, ylabel=DROP)
     return colours
+
+
+def bars(ax: Axes, frame: pd.DataFrame, x: str, y: str, hue: str, order: list,
+         band: tuple[str, str], colours: dict) -> dict[str, list[float]]:
+    """seaborn bars of `y` per `x`, one per `hue`, each with the error bar of its interval (the
+    `band` columns, low and high). Returns each hue's bar centres, in `order`."""
+    hues = sorted(colours)
+    sns.barplot(frame, x=x, y=y, hue=hue, order=order, hue_order=hues, palette=colours,
+                errorbar=None, ax=ax)
+    centres = {value: [bar.get_x() + bar.get_width() / 2 for bar in container]
+               for value, container in zip(hues, list(ax.containers), strict=True)}
+    for value, xs in centres.items():
+        rows = frame[frame[hue] == value].set_index(x).reindex(order)
+        ax.errorbar(xs, rows[y], yerr=[rows[y] - rows[band[0]], rows[band[1]] - rows[y]],
+                    fmt="none", color="black", capsize=2, lw=0.8)
+    return centres
 
 
 def tolerance(ax: Axes, epsilon: float) -> None:
