@@ -37,8 +37,8 @@ def in_percent(frame: pd.DataFrame, column: str = "sparsity") -> pd.DataFrame:
 
 
 def palette(values: list) -> dict:
-    """A colour per value, in sorted order, the same in every panel of a figure."""
-    ordered = sorted(set(values))
+    """A colour per distinct value, in the order given: the same in every panel of a figure."""
+    ordered = list(dict.fromkeys(values))
     return dict(zip(ordered, sns.color_palette(n_colors=len(ordered)), strict=True))
 
 
@@ -46,7 +46,7 @@ def curves(ax: Axes, frame: pd.DataFrame, y: str, hue: str, style: str | None = 
            band: tuple[str, str] | None = None, colours: dict | None = None) -> dict:
     """Lines of `y` against sparsity (%), one per `hue` (and `style`), each with its interval
     band (the `band` columns, low and high) in the line's colour. Returns the colours used."""
-    colours = colours or palette(list(frame[hue]))
+    colours = colours or palette(sorted(frame[hue]))
     data = in_percent(frame).sort_values(SPARSITY)
     sns.lineplot(data, x=SPARSITY, y=y, hue=hue, style=style, palette=colours, markers=True,
                  dashes=True, errorbar=None, markersize=4, ax=ax)
@@ -98,5 +98,6 @@ def tolerance(ax: Axes, epsilon: float) -> None:
 
 
 def save(fig: Figure, png: str, pdf: str, dpi: int) -> None:
-    fig.savefig(png, dpi=dpi)
-    fig.savefig(pdf)
+    """Both files, cropped to what was drawn (a long label is never cut off)."""
+    fig.savefig(png, dpi=dpi, bbox_inches="tight")
+    fig.savefig(pdf, bbox_inches="tight")
