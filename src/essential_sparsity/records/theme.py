@@ -48,8 +48,9 @@ def curves(ax: Axes, frame: pd.DataFrame, y: str, hue: str, style: str | None = 
     band (the `band` columns, low and high) in the line's colour. Returns the colours used."""
     colours = colours or palette(sorted(frame[hue]))
     data = in_percent(frame).sort_values(SPARSITY)
-    sns.lineplot(data, x=SPARSITY, y=y, hue=hue, style=style, palette=colours, markers=True,
-                 dashes=True, errorbar=None, markersize=4, ax=ax)
+    marks = {"markers": True, "dashes": True} if style else {"marker": "o"}
+    sns.lineplot(data, x=SPARSITY, y=y, hue=hue, style=style, palette=colours, errorbar=None,
+                 markersize=4, ax=ax, **marks)
     if band:
         for key, group in data.groupby([hue, style] if style else [hue]):
             ax.fill_between(group[SPARSITY], group[band[0]], group[band[1]],
