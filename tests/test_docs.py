@@ -165,18 +165,20 @@ def test_the_headline_table_is_made_from_the_tables(tmp_path):
     tables = tmp_path / headline.TABLES_DIR
     tables.mkdir(parents=True)
     row = {"model": "m", "method": "omp-global", "dense_value": 90.5, "essential_sparsity": 0.4,
-           "next_sparsity": 0.5, "drop_at_next": 2.25}
+           "essential_low": 0.3, "essential_high": 0.5, "next_sparsity": 0.5,
+           "drop_at_next": 2.25}
     for number, table in enumerate(headline.TABLES):
         pd.DataFrame([{**row, "task": f"t{number}"}, {**row, "task": "a", "method": "random",
-                                                      "essential_sparsity": 0.0}]
+                                                      "essential_sparsity": 0.0,
+                                                      "essential_low": 0.0}]
                      ).to_csv(tmp_path / table, index=False)
     lock = {"stages": {"tables": {"outs": [{"path": headline.TABLES_DIR, "md5": "abc.dir"}]}}}
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
     block = headline.headline_block(tmp_path)
     rows = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line]
-    assert rows[1:3] == ["| 2, 9 | m | a | random | 90.5 | **0** | 2.25 at 0.5 |",
-                         "| 2, 9 | m | t0 | omp-global | 90.5 | **0.4** | 2.25 at 0.5 |"]
-    assert rows[-1] == "| 4 | m | t2 | omp-global | 90.5 | **0.4** | 2.25 at 0.5 |"
+    assert rows[1:3] == ["| 2, 9 | m | a | random | 90.5 | **0** [0, 0.5] | 2.2 at 0.5 |",
+                         "| 2, 9 | m | t0 | omp-global | 90.5 | **0.4** [0.3, 0.5] | 2.2 at 0.5 |"]
+    assert rows[-1] == "| 4 | m | t2 | omp-global | 90.5 | **0.4** [0.3, 0.5] | 2.2 at 0.5 |"
     assert headline.recorded_hashes(block)[headline.TABLES_DIR] == "abc.dir"
     assert headline.readme_block(f"intro\n{block}\nmore") == block
     with pytest.raises(ValueError, match="no headline table"):

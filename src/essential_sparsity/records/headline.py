@@ -34,12 +34,13 @@ def headline_block(build: str | Path = PROJECT_ROOT) -> str:
     _, tables_hash = dvc_outs(build).get(TABLES_DIR, ("", "not recorded"))
     lines = [BEGIN, f"     {TABLES_DIR} md5 {tables_hash}",
              *(f"     {table} md5 {md5(build / table)}" for table in TABLES), "-->",
-             "| figure | model | task | method | dense | essential sparsity | drop at the next |",
-             "|---|---|---|---|---|---|---|"]
+             "| figure | model | task | method | dense | essential sparsity [interval] "
+             "| drop at the next |", "|---|---|---|---|---|---|---|"]
     for table, figures in TABLES.items():
         frame = pd.read_csv(build / table).sort_values(["model", "task", "method"])
-        lines += [f"| {figures} | {r.model} | {r.task} | {r.method} | {r.dense_value:g} | "
-                  f"**{r.essential_sparsity:g}** | {r.drop_at_next:g} at {r.next_sparsity:g} |"
+        lines += [f"| {figures} | {r.model} | {r.task} | {r.method} | {r.dense_value:.1f} | "
+                  f"**{r.essential_sparsity:g}** [{r.essential_low:g}, {r.essential_high:g}] | "
+                  f"{r.drop_at_next:.1f} at {r.next_sparsity:g} |"
                   for r in frame.itertuples()]
     return "\n".join([*lines, END])
 
