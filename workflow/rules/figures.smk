@@ -5,7 +5,8 @@
 # A figure is one row of this table, its notebook (workflow/notebooks/NAME.ipynb) and its caption
 # (workflow/report/NAME.rst): `inputs` are the tables it draws and `params` the settings it is
 # drawn with, both handed to the notebook as parameters of the same names (settings as JSON);
-# `resources` is its job's class (default light). `fig08_loss` is drawn beside Figure 8.
+# `resources` is its job's class (default light); `code` the library modules its notebook uses
+# beyond the shared theme. `fig08_loss` is drawn beside Figure 8.
 EPSILON = config["evaluate"]["epsilon"]
 FIGURE_TABLE = {
     "fig01": {
@@ -13,6 +14,7 @@ FIGURE_TABLE = {
         "inputs": {"mask": expand(MASK, **FIG01), "table": expand(rules.mask_table.output, **FIG01)},
         "params": {"model": FIG01["model"], "sparsity": float(FIG01["sparsity"])},
         "resources": "model",
+        "code": ["pruning.masks"],
     },
     "fig02": {
         "name": "fig02_drop_vs_sparsity",
@@ -94,7 +96,7 @@ for fig, row in FIGURE_TABLE.items():
         input:
             notebook=notebook(fig),
             **row["inputs"],
-            code=code("records.render"),
+            code=code("records.render", "records.theme", *row.get("code", [])),
         params:
             cli=job_cli,
             notebook=notebook_parameters(row["inputs"], {"dpi": FIG["dpi"], **row["params"]}),
