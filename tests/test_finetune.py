@@ -168,17 +168,23 @@ def tiny_frame(n: int, offset: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "label"]).assign(text_pair="")
 
 
-@pytest.fixture(scope="module")
-def e2e(tmp_path_factory):
-    """Mask and splits for minilm-l6, and two fine-tuning runs with the same seed."""
-    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    tmp = tmp_path_factory.mktemp("e2e")
+def tiny_task(data_dir: Path) -> dict:
+    """The smoke profile's settings cut to one short epoch, and a tiny task's splits."""
     params = load_params(ROOT / "params.yaml", "smoke")
     params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
                               per_task={})
     splits = {"train": tiny_frame(16, 0), "validation": tiny_frame(8, 100),
               "test": tiny_frame(8, 200)}
-    splitting.write_splits(tmp / "data", splits, ["negative", "positive"], {"seed": 0})
+    splitting.write_splits(data_dir, splits, ["negative", "positive"], {"seed": 0})
+    return params
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """Mask and splits for minilm-l6, and two fine-tuning runs with the same seed."""
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    tmp = tmp_path_factory.mktemp("e2e")
+    params = tiny_task(tmp / "data")
     report = prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
     encode_task(params, "minilm-l6", "tiny", tmp / "data", tmp / "tiny.safetensors")
     runs = []
@@ -382,12 +388,7 @@ def test_a_gpt2_classifier_is_pruned_fine_tuned_and_rewound_like_any_model(tmp_p
 
     where = str(tiny_gpt2_dir(tmp_path / "gpt2"))
     assert load_tokenizer("tiny-gpt2", where).pad_token == "<|endoftext|>"
-    params = load_params(ROOT / "params.yaml", "smoke")
-    params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
-                              per_task={})
-    splits = {"train": tiny_frame(16, 0), "validation": tiny_frame(8, 100),
-              "test": tiny_frame(8, 200)}
-    splitting.write_splits(tmp_path / "data", splits, ["negative", "positive"], {"seed": 0})
+    params = tiny_task(tmp_path / "data")
     report = prune(params, "tiny-gpt2", "omp-global", 0.5, tmp_path / "mask.safetensors", where)
     assert {m["component"] for m in report["matrices"]} == set(COMPONENTS)
     encode_task(params, "tiny-gpt2", "tiny", tmp_path / "data", tmp_path / "ids.safetensors",
