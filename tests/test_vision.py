@@ -234,3 +234,15 @@ def test_a_run_of_another_model_stops_the_vision_tables(tmp_path, params):
     runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
     with pytest.raises(ArtefactError, match="minilm-l6 are not vision runs of this profile"):
         vision_stages.downstream_tables(params, runs)
+
+
+def test_a_vision_transformer_loads_as_an_image_classifier(tmp_path):
+    """ViT's config has no pad token: the decoder classifiers' pad fallback leaves it alone."""
+    from transformers import ViTConfig, ViTModel
+
+    from essential_sparsity.catalog.sources import load_classifier
+
+    ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32, image_size=8, patch_size=4)).save_pretrained(tmp_path)
+    classifier = load_classifier("tiny-vit", num_labels=3, seed=0, location=str(tmp_path))
+    assert classifier.config.num_labels == 3 and type(classifier).__name__.startswith("ViT")

@@ -202,9 +202,11 @@ def load_classifier(name: str, num_labels: int, seed: int, location: str | None 
     torch.manual_seed(seed)
     with _errors_only():
         config = _from_pretrained(AutoConfig, name, location)
-        loader = (AutoModelForImageClassification if config.model_type in VISION_TYPES
-                  else AutoModelForSequenceClassification)
-        model = _load_weights(loader, name, location, num_labels=num_labels)
+        if config.model_type in VISION_TYPES:
+            return _load_weights(AutoModelForImageClassification, name, location,
+                                 num_labels=num_labels)
+        model = _load_weights(AutoModelForSequenceClassification, name, location,
+                              num_labels=num_labels)
     if model.config.pad_token_id is None:  # a decoder classifies its last token before the
         model.config.pad_token_id = model.config.eos_token_id  # padding `load_tokenizer` adds
     return model
