@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..evaluation import claims as claims_module
 from .io import ArtefactError, atomic_path
 from .provenance import code_version, package_versions, source_date_epoch
 
@@ -67,8 +68,7 @@ def _table(frame: pd.DataFrame, columns: list[str], classes: str | None = None) 
 
 
 def _verdict_class(verdict: str) -> str:
-    return {"reproduced": "reproduced", "not reproduced": "not-reproduced",
-            "inconclusive": "inconclusive"}.get(verdict, "not-run")
+    return "not-run" if verdict == claims_module.NOT_RUN else verdict.replace(" ", "-")
 
 
 def _one_decimal(value: float) -> str:
@@ -100,10 +100,8 @@ def page(figures: list[dict], essential: pd.DataFrame, claims: pd.DataFrame,
              f"<style>{STYLE}</style></head><body>",
              "<h1>The Emergence of Essential Sparsity in Large Pre-trained Models, rebuilt</h1>",
              f"<p>Profile <code>{html.escape(facts['profile'])}</code>: {len(figures)} figures, "
-             f"{counts.get('reproduced', 0)} of the paper's {len(claims)} claims reproduced, "
-             f"{counts.get('not reproduced', 0)} not reproduced, "
-             f"{counts.get('inconclusive', 0)} inconclusive, "
-             f"{counts.get('not run at this profile', 0)} not run at this profile.</p>",
+             f"of the paper's {len(claims)} claims "
+             + ", ".join(f"{counts.get(v, 0)} {v}" for v in claims_module.VERDICTS) + ".</p>",
              "<h2>The paper's claims</h2>",
              _table(claims, ["figure", "claim", "paper", "ours", "verdict", "detail"],
                     classes="verdict"),
