@@ -17,7 +17,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1]
 SHARED = ("records.io", "config.params", "records.provenance")
-# `from .x import ...`, `from ..x.y import ...` and `from . import x, y`, at module level or
+# `from .x import ...`, `from ..x.y import ...` and `from . import x, y as z`, at module level or
 # inside a function
 _IMPORT = re.compile(r"^[ \t]*from (\.+)([\w.]*) import (?:\(([^)]*)\)|([\w, ]+))", re.M)
 
@@ -40,7 +40,8 @@ def imports(module: str) -> tuple[str, ...]:
     for dots, source, wrapped, names in _IMPORT.findall(text):
         base = here[:len(here) - len(dots) + 1]
         target = base + source.split(".") if source else base
-        for name in filter(None, (n.strip() for n in (wrapped or names).split(","))):
+        for entry in filter(None, (n.strip() for n in (wrapped or names).split(","))):
+            name = entry.split(" as ")[0].strip()
             found.add(".".join([*target, name]) if _is_module([*target, name])
                       else ".".join(target))
     return tuple(sorted(m for m in found if _is_module(m.split("."))))
