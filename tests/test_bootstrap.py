@@ -69,6 +69,31 @@ def test_two_seeds_are_resampled_before_the_examples():
     assert drops.loc[0.5, "drop_high"] == pytest.approx(4)
 
 
+def test_a_point_with_fewer_seeds_than_dense_draws_its_own_and_keeps_the_dense_seed_noise():
+    """Only the dense runs repeat: seed 1's dense run is 4 points below seed 0's on every
+    example, and the one pruned run (seed 0) 10 below seed 0's. The dense mean over the drawn
+    seeds is 0, 2 or 4 below seed 0's, so the drop is 10, 8 or 6, a quarter, a half and a quarter
+    of the time; the point value compares the means: 8."""
+    base = examples(seed=1)
+    dense = {0: base, 1: base - 4}
+    resampled, drops, _ = intervals({0.0: dense, 0.5: {0: base - 10}}, resamples=4000)
+    values = resampled[("minilm-l6", "bbc-news", "omp-global", 0.5)]
+    assert np.allclose(np.sort(np.unique(values.round(9))), [6, 8, 10])
+    shares = [np.isclose(values, v).mean() for v in (6, 8, 10)]
+    assert shares == pytest.approx([0.25, 0.5, 0.25], abs=0.03)
+    assert drops.loc[0.5, "seeds"] == 1
+    assert drops.loc[0.5, ["drop", "drop_low", "drop_high"]].tolist() == pytest.approx([8, 6, 10])
+
+
+def test_points_with_the_dense_seeds_pair_seed_with_seed():
+    """Seed 1's runs are 4 points below seed 0's at both sparsities: paired, the drop at 0.5 is
+    the same 3 points whichever seeds a resample draws."""
+    base = examples(seed=1)
+    runs = {0.0: {0: base, 1: base - 4}, 0.5: {0: base - 3, 1: base - 7}}
+    resampled, _, _ = intervals(runs)
+    assert np.allclose(resampled[("minilm-l6", "bbc-news", "omp-global", 0.5)], 3)
+
+
 def test_a_drop_near_epsilon_gives_an_essential_interval_across_the_grid():
     """At 0.2 the pruned run gets 1% of 1000 right-or-wrong examples fewer right (1 point, at
     epsilon): resampling puts that drop on either side, so the interval spans 0.2 and 0; at 0.4

@@ -176,9 +176,9 @@ def test_the_headline_table_is_made_from_the_tables(tmp_path):
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
     block = headline.headline_block(tmp_path)
     rows = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line]
-    assert rows[1:3] == ["| 2, 9 | m | a | random | 90.5 | **0** [0, 0.5] | 2.2 at 0.5 |",
-                         "| 2, 9 | m | t0 | omp-global | 90.5 | **0.4** [0.3, 0.5] | 2.2 at 0.5 |"]
-    assert rows[-1] == "| 4 | m | t2 | omp-global | 90.5 | **0.4** [0.3, 0.5] | 2.2 at 0.5 |"
+    assert rows[1:3] == ["| 2, 9 | m | a | random | 90.5 | 0 [0, 0.5] | 2.2 at 0.5 |",
+                         "| 2, 9 | m | t0 | omp-global | 90.5 | 0.4 [0.3, 0.5] | 2.2 at 0.5 |"]
+    assert rows[-1] == "| 4 | m | t2 | omp-global | 90.5 | 0.4 [0.3, 0.5] | 2.2 at 0.5 |"
     assert headline.recorded_hashes(block)[headline.TABLES_DIR] == "abc.dir"
     assert headline.readme_block(f"intro\n{block}\nmore") == block
     with pytest.raises(ValueError, match="no headline table"):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from essential_sparsity.config.levels import curve_seeds
 from essential_sparsity.config.params import (
     SCHEMA_PATH,
     ParamsError,
@@ -53,6 +54,25 @@ def test_paper_profile_has_figure_2s_models_and_squad_with_table_1_settings():
     assert finetune_settings(params, "mnli")["learning_rate"] == 2e-5
 
 
+def test_figure_2s_dense_and_repeated_methods_take_every_seed_the_others_the_first():
+    params = load_params(ROOT / "params.yaml", "default")
+    assert params["finetune"]["repeats"]["methods"] == ["omp-global"]
+    assert curve_seeds(params, "omp-global", "0") == [0, 1, 2]
+    assert curve_seeds(params, "omp-global", "0.5") == [0, 1, 2]
+    assert curve_seeds(params, "random", "0.5") == [0]
+    assert curve_seeds(params, "nm-2-4", "0.5") == [0]
+    smoke = load_params(ROOT / "params.yaml", "smoke")
+    assert curve_seeds(smoke, "omp-global", "0") == [0]
+
+
+def test_a_new_seed_changes_no_runs_settings():
+    """Seeds pick which runs there are: adding one must not rerun the others."""
+    params = load_params(ROOT / "params.yaml", "default")
+    more = {**params, "finetune": {**params["finetune"], "seeds": [0, 7],
+                                   "repeats": {"methods": [], "seeds": []}}}
+    assert finetune_settings(more, "bbc-news") == finetune_settings(params, "bbc-news")
+
+
 def _write(tmp_path, edit) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     edit(raw)
@@ -77,6 +97,9 @@ BAD = [
     (lambda r: r["lth"].update(rate=1.5), "lth.rate", "1.5"),
     (lambda r: r["prune"].update(methods=["omp-global"]), "figures.fig02.methods", "random"),
     (lambda r: r["figures"]["fig09"].update(method="random"), "figures.fig09.method", "random"),
+    (lambda r: r["finetune"]["repeats"].update(methods=["omp-layerwise"]),
+     "finetune.repeats.methods", "omp-layerwise"),
+    (lambda r: r["finetune"]["repeats"].update(seeds=[1, 1]), "finetune.repeats.seeds", "[1, 1]"),
 ]
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from smoke import csv_dicts, csv_rows, sh, snapshot
@@ -311,6 +312,33 @@ def test_reviewer_reruns_one_fine_tuning_cell_with_another_seed(pulled):
     # Its mask, checkpoint and provenance hold; the tables hold the configured seeds only.
     assert audit_lines(pulled) == [f"results/tables/finetune_runs.csv: lacks the run {cell}"]
     shutil.rmtree((pulled / cell).parent)  # the later tests start from the pulled clone
+
+
+def test_repeating_a_method_with_another_seed_runs_only_its_new_runs(pulled):
+    """params.yaml finetune.repeats: the repeated method's runs and the dense ones, with the new
+    seed, are the only fine-tuning jobs (seeds are no run's setting), and the drop table averages
+    two seeds where they ran and one elsewhere. The last test of the pulled clone."""
+    params = pulled / "params.yaml"
+    text = params.read_text()
+    table = "results/tables/drop_vs_sparsity.csv"
+    try:
+        params.write_text(text.replace("repeats: {methods: []}",
+                                       "repeats: {methods: [omp-global], seeds: [1]}", 1))
+        assert params.read_text() != text
+        plan = sh("snakemake", table, "-n", "--quiet", "rules", cwd=pulled).stdout
+        counts = dict(re.findall(r"^(\w+)\s+(\d+)$", plan, flags=re.M))
+        smoke = load_params(params, "smoke")
+        curves = len(smoke["sources"]["models"]) * len(smoke["sources"]["tasks"])
+        assert counts == {"finetune_run": str(2 * curves), "tabulate": "1",
+                          "total": str(2 * curves + 1)}
+        sh("snakemake", "--cores", "2", table, cwd=pulled)
+        drops = pd.read_csv(pulled / table)
+        assert set(drops.loc[drops["method"] == "omp-global", "seeds"]) == {2}
+        assert set(drops.loc[drops["method"] == "random", "seeds"]) == {1, 2}  # 0: the dense
+        assert (drops["drop_low"] <= drops["drop"]).all()
+        assert (drops["drop"] <= drops["drop_high"]).all()
+    finally:
+        params.write_text(text)
 
 
 def audit_lines(repo: Path) -> list[str]:

@@ -19,6 +19,7 @@ from essential_sparsity.config.dependencies import job_modules, module_file
 from essential_sparsity.config.levels import (
     LTH,
     arithmetic_levels,
+    curve_seeds,
     finetune_levels,
     llm_levels,
     lth_levels,
@@ -134,10 +135,22 @@ def figure_outputs(name):
     }
 
 
-def run_metrics(models=MODELS, tasks=TASKS, levels=RUN_LEVELS):
-    """metrics.json of every fine-tuning run: each (method, sparsity) level, task, model, seed."""
+def figure2_seeds(method, sparsity):
+    """The seeds of a run of Figure 2's curves: more for the repeated methods and dense."""
+    return curve_seeds(config, method, sparsity)
+
+
+def every_seed(method, sparsity):
+    """The seeds of every other figure's runs: finetune.seeds."""
+    return SEEDS
+
+
+def run_metrics(models=MODELS, tasks=TASKS, levels=RUN_LEVELS, seeds=figure2_seeds):
+    """metrics.json of every fine-tuning run: each (method, sparsity) level, task, model and the
+    seeds `seeds` gives that level."""
     return [RUN_METRICS.format(model=model, task=task, method=method, sparsity=sparsity, seed=seed)
-            for model in models for task in tasks for method, sparsity in levels for seed in SEEDS]
+            for model in models for task in tasks for method, sparsity in levels
+            for seed in seeds(method, sparsity)]
 
 
 def predictions_of(metric_files):
@@ -150,17 +163,20 @@ def scratch_metrics():
     classification tasks: Figure 8 shows MNLI, QNLI, QQP and RTE, and these models' positions
     end at pretrain.max_length, short of a SQuAD context."""
     tasks = [name for name in TASKS if task(name).kind != QA]
-    return run_metrics(models=list(SCRATCH), tasks=tasks, levels=SCRATCH_LEVELS)
+    return run_metrics(models=list(SCRATCH), tasks=tasks, levels=SCRATCH_LEVELS,
+                       seeds=every_seed)
 
 
 def vision_metrics():
     """metrics.json of the fine-tuning runs of every vision model on every image task."""
-    return run_metrics(models=VISION["models"], tasks=VISION["tasks"], levels=VISION_LEVELS)
+    return run_metrics(models=VISION["models"], tasks=VISION["tasks"], levels=VISION_LEVELS,
+                       seeds=every_seed)
 
 
 def arithmetic_metrics():
     """metrics.json of the fine-tuning runs of every model on every arithmetic task."""
-    return run_metrics(tasks=ARITHMETIC["tasks"], levels=ARITHMETIC_LEVELS)
+    return run_metrics(tasks=ARITHMETIC["tasks"], levels=ARITHMETIC_LEVELS,
+                       seeds=every_seed)
 
 
 def pretraining_run(model):

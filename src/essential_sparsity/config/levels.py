@@ -1,13 +1,13 @@
 """Which masks a configuration asks for: method names and sparsity levels.
 
 No torch here, so the Snakefile can import it without slowing every dry run. The fine-tuning runs
-of one (model, task, seed) are: every grid method at every nonzero grid sparsity, the dense run
+of one model and task are: every grid method at every nonzero grid sparsity, the dense run
 (sparsity 0, under the first grid method, whose mask keeps everything), every N:M pattern at its
-own sparsity, and every LTH round. A causal LM's one-shot runs (`llm_levels`) are every method at
-every sparsity and N:M pattern. The BERTs pre-trained from scratch on data subsets
-(`pretrain_models`) are pruned by the first grid method at `pretrain.sparsities` only, the
-vision transformers at `vision.sparsities` and every model on the arithmetic tasks at
-`arithmetic.sparsities`.
+own sparsity, and every LTH round; `curve_seeds` says which seeds each runs with. A causal LM's
+one-shot runs (`llm_levels`) are every method at every sparsity and N:M pattern. The BERTs pre-
+trained from scratch on data subsets (`pretrain_models`) are pruned by the first grid method at
+`pretrain.sparsities` only, the vision transformers at `vision.sparsities` and every model on the
+arithmetic tasks at `arithmetic.sparsities`.
 """
 
 from __future__ import annotations
@@ -64,6 +64,16 @@ def finetune_levels(params: dict) -> list[tuple[str, str]]:
     runs += [(method, format_sparsity(s)) for method, s in nm_methods(params).items()]
     runs += [(LTH, format_sparsity(s)) for s in lth_levels(params)]
     return runs
+
+
+def curve_seeds(params: dict, method: str, sparsity: str) -> list[int]:
+    """The seeds of one run of Figure 2's curves (the sources' models and tasks):
+    finetune.seeds, and finetune.repeats.seeds too for the methods `repeats` names and for the
+    dense runs, the baseline of every curve, where seed noise matters most to a drop."""
+    settings = params["finetune"]
+    repeats = settings["repeats"]
+    repeated = bool(repeats["methods"]) and (method in repeats["methods"] or float(sparsity) == 0)
+    return sorted({*settings["seeds"], *(repeats["seeds"] if repeated else [])})
 
 
 def llm_levels(params: dict) -> list[tuple[str, str]]:

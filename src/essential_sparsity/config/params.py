@@ -216,8 +216,9 @@ def resolve(raw: dict, profile: str, source: str = "params.yaml") -> dict:
 
 
 def _check_across_keys(params: dict, where: str, source: str) -> None:
-    """What the schema cannot say: N:M patterns with N <= M, figures drawing pruned methods,
-    a pre-trained model's heads dividing its width, data fractions with distinct names."""
+    """What the schema cannot say: N:M patterns with N <= M, figures drawing (and repeats
+    repeating) pruned methods, a pre-trained model's heads dividing its width, data fractions
+    with distinct names."""
     for section in ("prune", "llm"):
         for pattern in params[section]["nm_patterns"]:
             n, m = map(int, pattern.split(":"))
@@ -238,6 +239,7 @@ def _check_across_keys(params: dict, where: str, source: str) -> None:
     drawn = [("figures.fig02.methods", m) for m in params["figures"]["fig02"]["methods"]]
     drawn += [(f"figures.{fig}.method", params["figures"][fig]["method"])
               for fig in ("fig09", "fig10")]
+    drawn += [("finetune.repeats.methods", m) for m in params["finetune"]["repeats"]["methods"]]
     for key, method in drawn:
         if method not in methods:
             raise ParamsError(f"{where}: {key} = {method!r} is not pruned (prune.methods: "
@@ -439,11 +441,13 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
 def finetune_settings(params: dict, task: str, model: str | None = None) -> dict[str, Any]:
     """The fine-tuning settings of one task: the section's values, vision.finetune's for an image
     task or arithmetic.finetune's for an arithmetic one, the task's per_task overrides, and for a
-    model pre-trained from scratch (scratch-<percent>) pretrain.finetune's on top."""
+    model pre-trained from scratch (scratch-<percent>) pretrain.finetune's on top. The seeds pick
+    which runs there are, each given its own, so adding one reruns none of the others."""
     from ..catalog import tasks
     from .levels import pretrain_models  # levels imports this module
 
-    settings = {k: v for k, v in params["finetune"].items() if k != "per_task"}
+    settings = {k: v for k, v in params["finetune"].items()
+                if k not in ("per_task", "seeds", "repeats")}
     kind = tasks.task(task).kind
     if kind == tasks.IMAGE:
         settings.update(params["vision"]["finetune"])

@@ -2,12 +2,15 @@
 
 Every run of one model and task is scored on the same test examples in the same order (its
 `predictions.csv`), so a pruned run and the dense one can be compared example by example. One
-resample draws the seeds with replacement (where a curve has several), then the test examples
-with replacement, the same draw for every point of the curve: the drop of each point is the dense
-mean minus the pruned mean over the drawn (seed, example) pairs. An interval is the central
-`level` of the resampled drops. The essential sparsity of each resample is read off its resampled
-drops as the point value is off the measured ones; its interval is the range of grid sparsities
-it falls on in the central `level` of the resamples.
+resample draws the seeds with replacement (where a curve has several), then the test examples with
+replacement, the same examples for every point of the curve: the drop of each point is the dense
+mean minus the pruned mean over the drawn (seed, example) pairs. A point run with the dense runs'
+seeds draws the same seeds as they do (each seed's pruned run beside its dense run); one run with
+other seeds (fewer, where only some methods repeat) draws its own, so its interval holds only the
+seed noise its runs show. An interval is the central `level` of the resampled drops. The essential
+sparsity of each resample is read off its resampled drops as the point value is off the measured
+ones; its interval is the range of grid sparsities it falls on in the central `level` of the
+resamples.
 
 Each model and task draws from its own seeded stream, so a table is the same, bit for bit, on
 every rebuild and whatever other curves the build holds.
@@ -65,25 +68,34 @@ def resampled_drops(runs: pd.DataFrame, scores: Scores, resamples: int,
     in each resample. Dense is the runs at sparsity 0 (`curves.drop_table`'s baseline)."""
     drops: dict[tuple, np.ndarray] = {}
     for (model, task), curve in runs.groupby(["model", "task"]):
+        seed_sets = {point: tuple(sorted(group["seed"].unique()))
+                     for point, group in curve.groupby(["method", "sparsity"])}
         dense_runs = curve[curve["sparsity"] == 0]
-        seeds = sorted(dense_runs["seed"].unique())
-        dense = np.mean([_by_seed(scores, point, seeds)
+        dense_seeds = tuple(sorted(dense_runs["seed"].unique()))
+        dense = np.mean([_by_seed(scores, point, dense_seeds)
                          for _, point in dense_runs.groupby("method")], axis=0)
         rng = _stream(seed, model, task)
-        draws = (rng.integers(0, len(seeds), (resamples, len(seeds)))[:, :, None],
-                 rng.integers(0, dense.shape[1], (resamples, dense.shape[1]))[:, None, :])
-        dense_means = _means(dense, draws)
+        seed_draws = {dense_seeds: _seed_draws(rng, len(dense_seeds), resamples)}
+        examples = rng.integers(0, dense.shape[1], (resamples, dense.shape[1]))[:, None, :]
+        for seeds in sorted(set(seed_sets.values()) - {dense_seeds}):
+            seed_draws[seeds] = _seed_draws(rng, len(seeds), resamples)
+        dense_means = _means(dense, (seed_draws[dense_seeds], examples))
         for (method, sparsity), point in curve.groupby(["method", "sparsity"]):
-            where = f"{model} on {task}, {method} at {sparsity:g}"
-            if sorted(point["seed"].unique()) != seeds:
-                raise ArtefactError(f"{where}: seeds {sorted(point['seed'].unique())}, the "
-                                    f"dense runs' {seeds}; run every seed at every point")
-            pruned = _by_seed(scores, point, seeds)
-            if pruned.shape != dense.shape:
-                raise ArtefactError(f"{where}: {pruned.shape[1]} test examples, the dense "
-                                    f"runs' {dense.shape[1]}; rerun it on the same test split")
-            drops[(model, task, method, sparsity)] = dense_means - _means(pruned, draws)
+            seeds = seed_sets[(method, sparsity)]
+            pruned = _by_seed(scores, point, list(seeds))
+            if pruned.shape[1] != dense.shape[1]:
+                raise ArtefactError(f"{model} on {task}, {method} at {sparsity:g}: "
+                                    f"{pruned.shape[1]} test examples, the dense runs' "
+                                    f"{dense.shape[1]}; rerun it on the same test split")
+            drops[(model, task, method, sparsity)] = (
+                dense_means - _means(pruned, (seed_draws[seeds], examples)))
     return drops
+
+
+def _seed_draws(rng: np.random.Generator, seeds: int, resamples: int) -> np.ndarray:
+    """Which of a point's `seeds` runs each resample draws, with replacement: [resample, seed, 1].
+    Points run with the dense runs' seeds share their draw, so seed pairs with seed."""
+    return rng.integers(0, seeds, (resamples, seeds))[:, :, None]
 
 
 def interval(values: np.ndarray, level: float) -> tuple[float, float]:

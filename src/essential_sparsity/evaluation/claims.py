@@ -61,13 +61,17 @@ def _drop(row: pd.Series) -> str:
     return f"{row['drop']:.1f} {_span(row['drop_low'], row['drop_high'], '.1f')}"
 
 
+def essential_text(row: pd.Series) -> str:
+    """An essential sparsity as every page shows it: the point value, then its interval."""
+    return f"{row['essential_sparsity']:g} {_span(row['essential_low'], row['essential_high'])}"
+
+
 def essential_range(tables: dict[str, pd.DataFrame], method: str, low: float, high: float,
                     table: str = "essential_sparsity") -> dict:
     """Every task's essential sparsity (in `table`, one of the claim's needs) lies in the
     paper's range: decided on its interval."""
     rows = list(tables[table].query("method == @method").itertuples())
-    ours = ", ".join(f"{r.task} {r.essential_sparsity:g} {_span(r.essential_low, r.essential_high)}"
-                     for r in rows)
+    ours = ", ".join(f"{r.task} {essential_text(r._asdict())}" for r in rows)
     return _decided(ours, [low <= r.essential_low and r.essential_high <= high for r in rows],
                     [r.essential_high < low or r.essential_low > high for r in rows],
                     f"each task's essential sparsity interval inside [{low:g}, {high:g}]?")
@@ -290,11 +294,8 @@ def ssl_more_sparsity(tables: dict[str, pd.DataFrame]) -> dict:
                         and ssl_drop["drop_high"] < sl_drop["drop_low"])
         contradicts.append(ssl["essential_high"] < sl["essential_low"]
                            or ssl_drop["drop_low"] > sl_drop["drop_high"])
-        parts.append(f"{task}: s* SL {sl['essential_sparsity']:g} "
-                     f"{_span(sl['essential_low'], sl['essential_high'])} vs SSL "
-                     f"{ssl['essential_sparsity']:g} "
-                     f"{_span(ssl['essential_low'], ssl['essential_high'])}, mean drop SL "
-                     f"{_drop(sl_drop)} vs SSL {_drop(ssl_drop)}")
+        parts.append(f"{task}: s* SL {essential_text(sl)} vs SSL {essential_text(ssl)}, mean "
+                     f"drop SL {_drop(sl_drop)} vs SSL {_drop(ssl_drop)}")
     return _decided("; ".join(parts), [*supports, any(larger)], contradicts,
                     "SSL's essential sparsity >= SL's everywhere (> once) and its mean drop "
                     "below SL's beyond the intervals on every task?")

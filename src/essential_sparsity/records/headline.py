@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config.params import PROJECT_ROOT
+from ..evaluation.claims import essential_text
 from .provenance import dvc_outs, md5
 
 TABLES_DIR = "results/tables"
@@ -39,8 +40,7 @@ def headline_block(build: str | Path = PROJECT_ROOT) -> str:
     for table, figures in TABLES.items():
         frame = pd.read_csv(build / table).sort_values(["model", "task", "method"])
         lines += [f"| {figures} | {r.model} | {r.task} | {r.method} | {r.dense_value:.1f} | "
-                  f"**{r.essential_sparsity:g}** [{r.essential_low:g}, {r.essential_high:g}] | "
-                  f"{r.drop_at_next:.1f} at {r.next_sparsity:g} |"
+                  f"{essential_text(r._asdict())} | {r.drop_at_next:.1f} at {r.next_sparsity:g} |"
                   for r in frame.itertuples()]
     return "\n".join([*lines, END])
 

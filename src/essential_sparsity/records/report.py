@@ -81,8 +81,7 @@ def essential_for_readers(essential: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "model": essential["model"], "task": essential["task"], "method": essential["method"],
         "essential sparsity [interval]": [
-            f"{r.essential_sparsity:g} [{r.essential_low:g}, {r.essential_high:g}]"
-            for r in essential.itertuples()],
+            claims_module.essential_text(row) for _, row in essential.iterrows()],
         "dense": essential["dense_value"].map(_one_decimal),
         "at essential sparsity": essential["value_at_essential"].map(_one_decimal),
         "next sparsity": essential["next_sparsity"].map(lambda s: "" if pd.isna(s) else f"{s:g}"),
