@@ -5,7 +5,10 @@ zero-shot evaluation and the corpus behave, and Vicuna's loader reads a hub-shap
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hub_fixtures import (
@@ -20,6 +23,7 @@ from hypothesis import strategies as st
 from test_sources import use_cache
 
 from essential_sparsity.catalog import sources
+from essential_sparsity.config.params import load_params
 from essential_sparsity.data import corpus
 from essential_sparsity.evaluation import llm_eval, tables
 from essential_sparsity.pruning import calibrated, masks
@@ -27,6 +31,8 @@ from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
 from essential_sparsity.pruning.sharded import load_sharded_mask
 from essential_sparsity.records.io import ArtefactError
 from essential_sparsity.stages import llm as llm_stages
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def calibration_ids(model, sequences=6, tokens=24, seed=0):
@@ -237,22 +243,35 @@ def test_packed_masks_round_trip_and_reject_corruption(tmp_path):
         masks.load_mask(path)
 
 
-def test_zero_shot_table_measures_drops_from_the_dense_run(tmp_path):
+def test_zero_shot_table_measures_drops_from_the_dense_run_with_their_intervals(tmp_path):
+    """Wanda gets 15 of the dense run's 60 right answers (of 100) wrong and none right that
+    were wrong: every resample of the questions drops it by 15 points or a little more or less,
+    around 15; the N:M run, the same answers as dense, drops by exactly 0 in every one."""
+    dense_right = np.arange(100) < 60
+    runs = [("omp-global", "0", "", dense_right, 20.0),
+            ("wanda", "0.5", "", dense_right & (np.arange(100) >= 15), 40.0),
+            ("wanda", "nm-2-4", "2:4", dense_right, 30.0)]
     paths = []
-    for method, level, accuracy, ppl in [("omp-global", "0", 60.0, 20.0),
-                                         ("wanda", "0.5", 45.0, 40.0)]:
-        record = {"model": "m", "method": method, "level": level, "sparsity": float(level),
-                  "pattern": "", "scope_sparsity": float(level), "perplexity": ppl,
-                  "heldout_loss": 1.0, "benchmark": "definitions", "accuracy": accuracy,
-                  "questions": 100, "chance": 25.0,
-                  "prune_time_s": 1.0, "wall_time_s": 2.0}
-        paths.append(tmp_path / f"{method}.json")
+    for method, level, pattern, right, ppl in runs:
+        record = {"model": "m", "method": method, "level": level,
+                  "sparsity": 0.5 if pattern else float(level), "pattern": pattern,
+                  "scope_sparsity": 0.5, "perplexity": ppl, "heldout_loss": 1.0,
+                  "benchmark": "definitions", "accuracy": 100.0 * right.mean(), "questions": 100,
+                  "chance": 25.0, "prune_time_s": 1.0, "wall_time_s": 2.0}
+        run = tmp_path / f"{method}-{level}"
+        run.mkdir()
+        paths.append(run / "metrics.json")
         paths[-1].write_text(json.dumps(record))
-    table = tables.zero_shot_table(paths).set_index("method")
-    assert table.loc["wanda", "accuracy_drop"] == 15.0
-    assert table.loc["wanda", "perplexity_ratio"] == 2.0
+        pd.DataFrame({"score": 100.0 * right}).to_csv(run / "predictions.csv", index=False)
+    params = load_params(ROOT / "params.yaml", "smoke")
+    table = tables.zero_shot_table(params, paths).set_index(["method", "pattern"])
+    wanda = table.loc[("wanda", "")]
+    assert wanda["accuracy_drop"] == 15.0 and wanda["perplexity_ratio"] == 2.0
+    assert 8 < wanda["accuracy_drop_low"] < 15 < wanda["accuracy_drop_high"] < 22
+    nm = table.loc[("wanda", "2:4")]
+    assert (nm["accuracy_drop_low"], nm["accuracy_drop_high"]) == (0, 0)
     with pytest.raises(ArtefactError, match="no dense run"):
-        tables.zero_shot_table(paths[1:])
+        tables.zero_shot_table(params, paths[1:])
 
 
 def test_vicuna_loads_from_a_hub_shaped_fixture(tmp_path, monkeypatch):

@@ -90,9 +90,11 @@ rule llm_table:
         f"{TABLES}/llm_zero_shot.csv",
     input:
         runs=llm_metrics(),
+        predictions=predictions_of(llm_metrics()),
         code=code("evaluation.tables"),
     params:
         cli=job_cli,
+        bootstrap=config["evaluate"]["bootstrap"],
     conda:
         ENV
     log:

@@ -198,7 +198,7 @@ def _prune_sharded(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _llm_table(args: argparse.Namespace, params: dict) -> Outcome:
     from ..evaluation.tables import zero_shot_table
-    table = zero_shot_table(args.runs)
+    table = zero_shot_table(params, args.runs)
     write_csv(args.out, table)
     print(table.to_string(index=False))
     return DONE

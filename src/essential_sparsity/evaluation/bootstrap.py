@@ -31,19 +31,20 @@ POINT = KEYS[:4]
 Scores = dict[tuple, np.ndarray]  # a run's KEYS -> its test examples' scores, in split order
 
 
+def read_scores(metrics_path: str | Path) -> np.ndarray:
+    """A run's per-example scores (points), from the predictions.csv beside its metrics.json."""
+    predictions = Path(metrics_path).with_name("predictions.csv")
+    try:
+        column = pd.read_csv(predictions)["score"]
+    except (OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ArtefactError(f"{predictions}: no per-example scores ({exc!r}); rerun the job "
+                            f"that wrote it") from exc
+    return column.to_numpy(dtype=float)
+
+
 def scores_of(metric_files: list[str | Path]) -> Scores:
-    """Each run's per-example scores, from the predictions.csv beside its metrics.json."""
-    scores = {}
-    for path in metric_files:
-        record = read_json(path)
-        predictions = Path(path).with_name("predictions.csv")
-        try:
-            column = pd.read_csv(predictions)["score"]
-        except (OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise ArtefactError(f"{predictions}: no per-example scores ({exc!r}); rerun its "
-                                f"fine-tuning job") from exc
-        scores[tuple(record[k] for k in KEYS)] = column.to_numpy(dtype=float)
-    return scores
+    """Each fine-tuning run's per-example scores, by its KEYS."""
+    return {tuple(read_json(path)[k] for k in KEYS): read_scores(path) for path in metric_files}
 
 
 def _stream(seed: int, model: str, task: str) -> np.random.Generator:

@@ -161,26 +161,20 @@ def llm_free_sparsity(tables: dict[str, pd.DataFrame], method: str, epsilon: flo
     """Every causal LM keeps its zero-shot accuracy within epsilon up to at least min_sparsity
     under `method`, with no fine-tuning: its essential sparsity, read as for fine-tuned models
     (the largest sparsity whose drop is at most epsilon). A few hundred questions are a noisy
-    yardstick: each drop's interval is `NOISE_Z` binomial standard errors of the two accuracies
-    either side, and the free sparsity's interval reads the curve at each end of them."""
+    yardstick: the free sparsity's interval reads the curve at each end of the drops' intervals
+    (the table's paired bootstrap over the questions)."""
     runs = _llm_unstructured(tables)
     parts, supports, contradicts = [], [], []
     for model, mine in runs.groupby("model"):
         curve = mine[(mine["method"] == method) | (mine["sparsity"] == 0)]
         dense = mine[mine["sparsity"] == 0].iloc[0]
-        se = [0.0 if r.sparsity == 0 else
-              math.hypot(*(standard_error(a, 0.0, 1, int(r.questions))
-                           for a in (dense["accuracy"], r.accuracy)))
-              for r in curve.itertuples()]
-        margin = NOISE_Z * pd.Series(se, index=curve.index)
         free = curve[curve["accuracy_drop"] <= epsilon]["sparsity"].max()
-        low = curve[curve["accuracy_drop"] + margin <= epsilon]["sparsity"].max()
-        high = curve[curve["accuracy_drop"] - margin <= epsilon]["sparsity"].max()
+        low = curve[curve["accuracy_drop_high"] <= epsilon]["sparsity"].max()
+        high = curve[curve["accuracy_drop_low"] <= epsilon]["sparsity"].max()
         supports.append(low >= min_sparsity)
         contradicts.append(high < min_sparsity)
-        dense_se = standard_error(dense["accuracy"], 0.0, 1, int(dense["questions"]))
         parts.append(f"{model} {free:g} {_span(low, high)} (dense accuracy "
-                     f"{dense['accuracy']:.1f} +/- {dense_se:.1f})")
+                     f"{dense['accuracy']:.1f} on {int(dense['questions'])} questions)")
     return _decided("; ".join(parts), supports, contradicts,
                     f"largest sparsity within {epsilon:g} point, its interval >= "
                     f"{min_sparsity:g}?")

@@ -14,7 +14,7 @@ from ..catalog.tasks import GENERATED_ARITHMETIC_TASKS
 from ..config.params import ParamsError
 from ..data import arithmetic
 from ..records.io import ArtefactError, atomic_path, read_json, write_csv, write_json
-from . import claims, curves
+from . import bootstrap, claims, curves
 
 
 def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
@@ -70,18 +70,41 @@ LLM_COLUMNS = ["model", "method", "level", "sparsity", "pattern", "scope_sparsit
                "heldout_loss", "benchmark", "accuracy", "questions", "chance"]
 
 
-def zero_shot_table(metric_files: list[str | Path]) -> pd.DataFrame:
-    """One row per run, with each metric's change from the model's dense run: accuracy drop in
-    points (dense minus pruned) and the perplexity ratio (pruned over dense); MMLU runs add
-    their accuracy per category."""
+def zero_shot_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
+    """One row per run, with each metric's change from the model's dense run: the accuracy drop
+    in points (dense minus pruned) with its interval, a paired bootstrap over the questions (every
+    run answered the same ones), and the perplexity ratio (pruned over dense); MMLU runs add their
+    accuracy per category and its drop (`category_drop_<name>`)."""
     frame = pd.DataFrame([read_json(path) for path in metric_files])
     categories = sorted(c for c in frame.columns if c.startswith("accuracy_"))
     frame = frame[LLM_COLUMNS + categories]
+    frame["pattern"] = frame["pattern"].fillna("")
     dense = frame[frame["sparsity"] == 0].set_index("model")
     missing = sorted(set(frame["model"]) - set(dense.index))
     if missing:
         raise ArtefactError(f"no dense run (sparsity 0) of {missing[0]} among the metrics; "
                             f"build the whole llm target")
     frame["accuracy_drop"] = frame["model"].map(dense["accuracy"]) - frame["accuracy"]
+    ends = _drop_intervals(params, frame, metric_files)
+    frame["accuracy_drop_low"] = [low for low, _ in ends]
+    frame["accuracy_drop_high"] = [high for _, high in ends]
     frame["perplexity_ratio"] = frame["perplexity"] / frame["model"].map(dense["perplexity"])
+    for column in categories:
+        frame[f"category_drop_{column.removeprefix('accuracy_')}"] = (
+            frame["model"].map(dense[column]) - frame[column])
     return frame.sort_values(["model", "method", "pattern", "sparsity"]).reset_index(drop=True)
+
+
+def _drop_intervals(params: dict, frame: pd.DataFrame,
+                    metric_files: list[str | Path]) -> list[tuple[float, float]]:
+    """Each run's (row of `frame`, in `metric_files` order) accuracy-drop interval, resampled as
+    the fine-tuned curves' are (`bootstrap`): the benchmark is the task, an N:M run a method of
+    its own, each run one seed."""
+    points = frame.assign(task=frame["benchmark"], seed=0, method=[
+        f"{r.method} {r.pattern}" if r.pattern else r.method for r in frame.itertuples()])
+    keys = list(points[bootstrap.KEYS].itertuples(index=False, name=None))
+    scores = {key: bootstrap.read_scores(path) for key, path in zip(keys, metric_files,
+                                                                     strict=True)}
+    settings = params["evaluate"]["bootstrap"]
+    resampled = bootstrap.resampled_drops(points, scores, settings["resamples"], settings["seed"])
+    return [bootstrap.interval(resampled[key[:4]], settings["level"]) for key in keys]
