@@ -27,6 +27,7 @@ from essential_sparsity.config.params import ParamsError, load_params
 from essential_sparsity.evaluation import claims
 from essential_sparsity.records.io import ArtefactError, write_json, write_tensors
 from essential_sparsity.stages import pretrain as pretrain_stages
+from essential_sparsity.stages import pretrain_tables
 from essential_sparsity.training import pretrain
 
 TEXTS = [f"the {animal} {verb} over the {thing} by the {place} at dawn." for animal in
@@ -181,7 +182,7 @@ def test_zero_weights_are_counted_exactly_per_component(tmp_path, tokenizer):
         query[1, :3] = 1e-4
         model.bert.embeddings.word_embeddings.weight.zero_()  # outside the scope
     model.save_pretrained(str(tmp_path / "ckpt"))
-    rows = {r["component"]: r for r in pretrain_stages.zero_weights(
+    rows = {r["component"]: r for r in pretrain_tables.zero_weights(
         tmp_path / "ckpt", ["query", "ffn_in"], tau=1e-3)}
     assert set(rows) == {"query", "ffn_in", "all"}
     ffn = model.bert.encoder.layer[0].intermediate.dense.weight
@@ -195,7 +196,7 @@ def test_zero_weights_are_counted_exactly_per_component(tmp_path, tokenizer):
     assert rows["ffn_in"]["near_zero"] == near_ffn
     assert rows["all"]["near_zero"] == rows["query"]["near_zero"] + near_ffn
     with pytest.raises(ArtefactError, match="missing"):
-        pretrain_stages.zero_weights(tmp_path / "nowhere", ["query"], 1e-3)
+        pretrain_tables.zero_weights(tmp_path / "nowhere", ["query"], 1e-3)
 
 
 def zero_table(curves: dict[float, list[int]], every: int = 10) -> pd.DataFrame:
@@ -207,7 +208,7 @@ def zero_table(curves: dict[float, list[int]], every: int = 10) -> pd.DataFrame:
 
 def test_onset_is_the_steepest_interval_and_the_claim_reads_it():
     jump = {1.0: [10, 11, 12, 60, 62, 63], 0.6: [10, 10, 11, 11, 40, 41]}
-    onset = pretrain_stages.onset_table(zero_table(jump)).set_index("fraction")
+    onset = pretrain_tables.onset_table(zero_table(jump)).set_index("fraction")
     assert onset.loc[1.0, "onset_step"] == 30 and onset.loc[1.0, "steepest_from_step"] == 20
     assert onset.loc[0.6, "onset_step"] == 40
     assert onset.loc[1.0, "steepest_growth_per_step"] == pytest.approx(4.8)
@@ -217,7 +218,7 @@ def test_onset_is_the_steepest_interval_and_the_claim_reads_it():
     verdict = claims.abrupt_sparsification({"pretrain_zero_weights": zero_table(drift)}, 3.0)
     assert verdict["verdict"] == claims.NOT_REPRODUCED
     falling = {1.0: [60, 50, 40, 42, 12, 10]}
-    onset = pretrain_stages.onset_table(zero_table(falling)).set_index("fraction")
+    onset = pretrain_tables.onset_table(zero_table(falling)).set_index("fraction")
     assert pd.isna(onset.loc[1.0, "onset_step"]) and onset.loc[1.0, "steepest_to_step"] == 30
     verdict = claims.abrupt_sparsification({"pretrain_zero_weights": zero_table(falling)}, 3.0)
     assert verdict["verdict"] == claims.NOT_REPRODUCED
@@ -278,4 +279,4 @@ def test_a_run_of_another_model_stops_the_pretraining_tables(tmp_path, params):
     runs = write_runs(tmp_path, "bbc-news", {0.0: 90.0, 0.5: 88.0}, model=scratch)
     runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
     with pytest.raises(ArtefactError, match="minilm-l6 are not pre-training runs of this profile"):
-        pretrain_stages.downstream_table(params, runs)
+        pretrain_tables.downstream_table(params, runs)

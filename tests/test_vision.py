@@ -17,7 +17,7 @@ from essential_sparsity.data import images, splitting
 from essential_sparsity.evaluation import claims
 from essential_sparsity.pruning.scope import scope_weights
 from essential_sparsity.records.io import ArtefactError, read_tensors
-from essential_sparsity.stages import vision as vision_stages
+from essential_sparsity.stages import vision_tables as vision_table_stage
 from essential_sparsity.training import dino, pretrain, vision_pretrain
 
 SIZES = {"train_size": 40, "validation_size": 10, "test_size": 30, "min_chars": 0}
@@ -233,7 +233,7 @@ def test_a_run_of_another_model_stops_the_vision_tables(tmp_path, params):
     runs = write_runs(tmp_path, "digits", {0.0: 90.0, 0.5: 88.0}, model=vit)
     runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
     with pytest.raises(ArtefactError, match="minilm-l6 are not vision runs of this profile"):
-        vision_stages.downstream_tables(params, runs)
+        vision_table_stage.downstream_tables(params, runs)
 
 
 def test_a_vision_transformer_loads_as_an_image_classifier(tmp_path):

@@ -64,7 +64,7 @@ rule pretrain_tables:
         runs=expand(PRETRAIN_RUN, model=SCRATCH),
         finetune=scratch_metrics(),
         predictions=predictions_of(scratch_metrics()),
-        code=code("stages.pretrain"),
+        code=code("stages.pretrain_tables"),
     params:
         cli=job_cli,
         near_zero=config["pretrain"]["near_zero"],

@@ -44,7 +44,7 @@ rule vision_tables:
         runs=expand(VISION_RUN, model=VISION_HERE),
         finetune=vision_metrics(),
         predictions=predictions_of(vision_metrics()),
-        code=code("stages.vision"),
+        code=code("stages.vision_tables"),
     params:
         cli=job_cli,
         near_zero=VISION["near_zero"],

@@ -137,7 +137,7 @@ def _pretrain(args: argparse.Namespace, params: dict) -> Outcome:
 
 
 def _pretrain_tables(args: argparse.Namespace, params: dict) -> Outcome:
-    from ..stages.pretrain import pretrain_tables
+    from ..stages.pretrain_tables import pretrain_tables
     out = {"zero_weights": args.zero_weights, "onset": args.onset, "losses": args.losses,
            "drop_vs_sparsity": args.drop_vs_sparsity}
     tables = pretrain_tables(params, args.runs, args.finetune, out)
@@ -156,7 +156,7 @@ def _vision_pretrain(args: argparse.Namespace, params: dict) -> Outcome:
 
 
 def _vision_tables(args: argparse.Namespace, params: dict) -> Outcome:
-    from ..stages.vision import vision_tables
+    from ..stages.vision_tables import vision_tables
     out = {"losses": args.losses, "zero_weights": args.zero_weights,
            "weight_histograms": args.weight_histograms,
            "drop_vs_sparsity": args.drop_vs_sparsity,
