@@ -9,7 +9,7 @@ from ..catalog import sources, tasks
 from ..config.params import finetune_settings
 from ..data import splitting
 from ..records.io import write_tensors
-from ..training import finetune, qa
+from ..training import finetune, heads
 
 
 def encode_task(params: dict, model: str, task: str, data_dir: str | Path,
@@ -20,7 +20,7 @@ def encode_task(params: dict, model: str, task: str, data_dir: str | Path,
     which the runs check against their own settings."""
     max_length = finetune_settings(params, task, model)["max_length"]
     tokenizer = sources.load_tokenizer(model, location)
-    encode = qa.encode if tasks.task(task).kind == tasks.QA else finetune.encode
+    encode = heads.head(tasks.task(task)).encode
     tensors = {f"{split}/{name}": tensor for split in splitting.SPLITS
                for name, tensor in encode(tokenizer, splitting.read_split(data_dir, split),
                                           max_length).items()}

@@ -14,7 +14,7 @@ from ..config.params import finetune_settings
 from ..data import images, splitting
 from ..pruning import masks
 from ..records.io import ArtefactError, without_timings, write_csv, write_json, write_tensors
-from ..training import finetune, qa
+from ..training import finetune, heads
 from ..training.device import device_name, job_device, precision
 
 
@@ -33,10 +33,10 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     mask = masks.load_mask(mask_path)
     labels = splitting.label_names(data_dir)
     entry = tasks.task(task)
-    examples, prepare = _task_inputs(model, entry, data_dir, settings, location, encoded_path)
-    answering = entry.kind == tasks.QA
-    net = (sources.load_span_predictor(model, seed, location) if answering
-           else sources.load_classifier(model, len(labels), seed, location))
+    head = heads.head(entry)
+    examples, prepare = _task_inputs(model, entry, head, data_dir, settings, location,
+                                     encoded_path)
+    net = head.load(model, labels, seed, location)
     device = job_device(params["resources"]["device"])
     net = net.to(device)
     start = time.perf_counter()
@@ -44,8 +44,9 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
                              desc=f"{task} s={info['target_sparsity']:g} seed={seed}",
                              prepare=prepare)
     train_seconds = time.perf_counter() - start
-    test, validation = (_scores(net, answering, split, examples[split], data_dir, settings,
-                                prepare) for split in ("test", "validation"))
+    options = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
+    test, validation = (head.score(net, examples[split], data_dir, split, prepare, **options)
+                        for split in ("test", "validation"))
     metric = entry.metric
     leaked = finetune.pruned_nonzero(net, mask)
     if leaked:
@@ -61,9 +62,8 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
               "train_time_s": round(train_seconds, 2), "settings": settings,
               "mask": str(mask_path), "label_names": labels, "device": device_name(device),
               "precision": precision(settings["precision"], device.type)}
-    if answering:  # SQuAD's second score, beside F1
-        record.update(exact_match=test["exact_match"],
-                      validation_exact_match=validation["exact_match"])
+    for score in head.extra_scores:
+        record.update({score: test[score], f"validation_{score}": validation[score]})
     if checkpoint_path is not None:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         write_tensors(checkpoint_path, state,
@@ -77,8 +77,8 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     return record
 
 
-def _task_inputs(model: str, task: tasks.Task, data_dir: str | Path, settings: dict,
-                 location: str | None, encoded_path: str | Path | None,
+def _task_inputs(model: str, task: tasks.Task, head: heads.Head, data_dir: str | Path,
+                 settings: dict, location: str | None, encoded_path: str | Path | None,
                  ) -> tuple[dict, Callable[[dict], dict]]:
     """The splits of a task as stored, and what turns one batch into the model's inputs: token
     ids come encoded (`encode_task`); images stay uint8 and are resized and normalized per batch,
@@ -88,9 +88,8 @@ def _task_inputs(model: str, task: tasks.Task, data_dir: str | Path, settings: d
         if encoded_path is None:
             raise ArtefactError(f"task {task.name} is text: its runs read the token ids "
                                 f"`essential-sparsity encode` writes; pass them with --encoded")
-        prepare = qa.model_inputs if task.kind == tasks.QA else finetune.identity
         return splitting.read_encoded(encoded_path, model, task.name,
-                                      settings["max_length"]), prepare
+                                      settings["max_length"]), head.inputs
     scaling = sources.load_pixel_scaling(model, location)
 
     def prepare(batch: dict) -> dict:
@@ -99,12 +98,3 @@ def _task_inputs(model: str, task: tasks.Task, data_dir: str | Path, settings: d
 
     return {s: splitting.read_image_split(data_dir, s) for s in splitting.SPLITS}, prepare
 
-
-def _scores(net: torch.nn.Module, answering: bool, split: str, encoded: dict,
-            data_dir: str | Path, settings: dict, prepare: Callable[[dict], dict]) -> dict:
-    """One split's metrics: for question answering SQuAD F1 and exact match of the decoded
-    answers (against the split's contexts and gold answers, read again), else accuracy."""
-    options = {"batch_size": settings["eval_batch_size"], "precision": settings["precision"]}
-    if answering:
-        return qa.evaluate(net, encoded, splitting.read_split(data_dir, split), **options)
-    return finetune.evaluate(net, encoded, prepare=prepare, **options)
