@@ -53,6 +53,30 @@ def encoder_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def causal_lm_dir(tmp_path_factory) -> Path:
+    """A from_pretrained directory of a tiny Llama and a word-level tokenizer (WordNet's and
+    Shakespeare's words it lacks are its unknown token)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<|endoftext|>", "[UNK]", "the", "a", "of", "to", "and", "in", "is", "that", "or",
+             "by", "with", "as", "for", "an", "not", "my", "thou", "thy", "lord", "love"]
+    vocab = {word: i for i, word in enumerate(words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    torch.manual_seed(0)
+    config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, vocab_size=len(vocab),
+                         max_position_embeddings=512, bos_token_id=0, eos_token_id=0)
+    path = tmp_path_factory.mktemp("catalog") / "my-lm"
+    LlamaForCausalLM(config).save_pretrained(path)
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>",
+                            unk_token="[UNK]").save_pretrained(path)
+    return path
+
+
 def task_file(directory: Path, suffix: str, frame: pd.DataFrame | None = None,
               stem: str = "reviews") -> Path:
     """The reviews (or `frame`) as a file; a suffix with no writer gets CSV text."""
@@ -102,13 +126,15 @@ def test_a_hub_task_reads_its_folder_and_splits_from_the_offline_cache(tmp_path,
 
 
 def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None = None,
-                 tasks: list[str] | None = None) -> Path:
-    """The project's params.yaml on the smoke profile, with a catalog and the sources naming it."""
+                 tasks: list[str] | None = None, llm_models: list[str] | None = None) -> Path:
+    """The project's params.yaml on the smoke profile, with a catalog and the sources (and the
+    causal LMs) naming it."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["profile"] = "smoke"
     raw["catalog"] = {"models": {}, "tasks": {}, **catalog_section}
     raw["sources"]["models"] = models or ["minilm-l6"]
     raw["sources"]["tasks"] = tasks or ["bbc-news"]
+    raw["llm"]["models"] = llm_models or raw["llm"]["models"]
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -199,12 +225,26 @@ def test_a_bad_model_entry_stops_the_check_with_one_line(tmp_path, case):
     assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
 
 
+def test_an_encoder_named_as_a_causal_lm_stops_the_check_with_one_line(tmp_path, encoder_dir):
+    path = write_params(tmp_path, {"models": {"mine": {"path": str(encoder_dir)}}},
+                        llm_models=["mine"])
+    with pytest.raises(ParamsError) as caught:
+        entries.check(load_params(path))
+    assert re.fullmatch(r"catalog\.models\.mine: model_type 'bert' is not a causal LM "
+                        r"\(llm\.models takes opt, gpt2, llama, mistral, qwen2\); name it in "
+                        r"sources\.models instead", str(caught.value)), caught.value
+
+
 @pytest.mark.parametrize(("section", "names", "line"), [
     ({}, {"tasks": ["reviews"]}, r"sources\.tasks has 'reviews', which is neither built in "
      r"\(bbc-news, .*\) nor an entry of catalog\.tasks; add it under catalog\.tasks"),
     ({"models": {"minilm-l6": {"path": "/x"}}}, {}, r"catalog\.models\.minilm-l6 has the name "
      r"of a built-in model; rename the entry"),
     ({"models": {"My_Encoder": {"path": "/x"}}}, {}, r"catalog\.models"),
+    ({}, {"llm_models": ["my-lm"]}, r"llm\.models has 'my-lm', which is neither built in "
+     r"\(smollm2-135m, .*\) nor an entry of catalog\.models; add it under catalog\.models"),
+    ({"models": {"smollm2-135m": {"path": "/x"}}}, {}, r"catalog\.models\.smollm2-135m has the "
+     r"name of a built-in model; rename the entry"),
 ])
 def test_names_are_checked_when_params_load(tmp_path, section, names, line):
     path = write_params(tmp_path, section, **names)
@@ -273,3 +313,21 @@ def test_the_catalog_names_exactly_the_image_and_arithmetic_tasks_the_data_modul
     assert set(images.HUB_TASKS) == set(image_hub.HUB_IMAGE_TASKS)
     assert set(ARITHMETIC_TASKS) == {*GENERATED_ARITHMETIC_TASKS, *math_hub.MATH_HUB_TASKS}
 
+
+@pytest.mark.slow
+def test_own_causal_lm_builds_figure_11(tmp_path, causal_lm_dir):
+    """A causal LM from a local from_pretrained directory, named in params.yaml alone, is pruned
+    by every method and evaluated zero-shot into Figure 11's table and figure."""
+    repo = smoke_repo(tmp_path / "repo")
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["catalog"]["models"] = {"my-lm": {"path": str(causal_lm_dir)}}
+    raw["llm"]["models"] = ["my-lm"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    sh(sys.executable, "-m", "essential_sparsity.cli.worker", "snakemake", "--cores", "all",
+       "fig11", cwd=repo)
+    assert (repo / "reports/figures/fig11_llm_one_shot.png").stat().st_size > 1000
+    table = csv_dicts(repo / "results/tables/llm_zero_shot.csv")
+    params = load_params(repo / "params.yaml")
+    assert {row["model"] for row in table} == {"my-lm"}
+    assert {row["method"] for row in table} >= set(params["llm"]["methods"])
+    assert not (repo / "results/llm/my-lm/dense").exists()  # read from its directory as it is

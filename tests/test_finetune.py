@@ -11,11 +11,13 @@ import torch
 from conftest import tiny_bert_config
 
 from essential_sparsity.catalog import sources
-from essential_sparsity.config.params import load_params
+from essential_sparsity.cli.commands import main
+from essential_sparsity.cli.worker import WORKER
+from essential_sparsity.config.params import encode_settings, finetune_settings, load_params
 from essential_sparsity.data import splitting
 from essential_sparsity.pruning import masks
 from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
-from essential_sparsity.records.io import ArtefactError, read_json, read_tensors
+from essential_sparsity.records.io import ArtefactError, read_json, read_metadata_json, read_tensors
 from essential_sparsity.stages.encode import encode_task
 from essential_sparsity.stages.finetune import finetune_run
 from essential_sparsity.stages.lth import lth_round
@@ -168,6 +170,11 @@ def tiny_frame(n: int, offset: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "label"]).assign(text_pair="")
 
 
+def handed(params: dict, model: str) -> tuple[dict, str]:
+    """What the finetune rule hands a job on the tiny task: its settings, and the device."""
+    return finetune_settings(params, "tiny", model), params["resources"]["device"]
+
+
 def tiny_task(data_dir: Path) -> dict:
     """The smoke profile's settings cut to one short epoch, and a tiny task's splits."""
     params = load_params(ROOT / "params.yaml", "smoke")
@@ -179,6 +186,32 @@ def tiny_task(data_dir: Path) -> dict:
     return params
 
 
+def test_a_job_runs_on_the_settings_its_rule_hands_it(tmp_path, monkeypatch):
+    """`--settings` (what the rule tracks) is what the job uses; a job run by hand without it
+    computes them from params.yaml as the rule would."""
+    monkeypatch.delenv(WORKER, raising=False)
+    tiny_task(tmp_path / "data")
+    job = ["encode", "--model", "minilm-l6", "--task", "tiny", "--data-dir", str(tmp_path / "data")]
+    smoke = ["--params", str(ROOT / "params.yaml"), "--profile", "smoke"]
+    assert main([*smoke, "--settings", '{"max_length": 6}', *job, "--out",
+                 str(tmp_path / "handed.safetensors")]) == 0
+    assert main([*smoke, *job, "--out", str(tmp_path / "by-hand.safetensors")]) == 0
+    params = load_params(ROOT / "params.yaml", "smoke")
+    assert read_metadata_json(tmp_path / "handed.safetensors", "info")["max_length"] == 6
+    assert read_metadata_json(tmp_path / "by-hand.safetensors", "info")["max_length"] == \
+        finetune_settings(params, "tiny", "minilm-l6")["max_length"] != 6
+
+
+def test_settings_a_job_cannot_use_are_refused_in_one_line(tmp_path, capsys):
+    smoke = ["--params", str(ROOT / "params.yaml"), "--profile", "smoke"]
+    assert main([*smoke, "--settings", "{}", "check"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "essential-sparsity check: --settings: check takes none; its settings are params.yaml"]
+    with pytest.raises(SystemExit):
+        main([*smoke, "--settings", "{max_length: 6", "check"])
+    assert "--settings: not JSON" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
     """Mask and splits for minilm-l6, and two fine-tuning runs with the same seed."""
@@ -186,14 +219,15 @@ def e2e(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     params = tiny_task(tmp / "data")
     report = prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
-    encode_task(params, "minilm-l6", "tiny", tmp / "data", tmp / "tiny.safetensors")
+    encode_task(encode_settings(params, "tiny", "minilm-l6"), "minilm-l6", "tiny", tmp / "data",
+                tmp / "tiny.safetensors")
     runs = []
     for name in ("first", "second"):
-        record = finetune_run(params, "minilm-l6", "tiny", tmp / "mask.safetensors", 0,
-                                     tmp / "data", tmp / name / "metrics.json",
-                                     tmp / name / "model.safetensors",
-                                     encoded_path=tmp / "tiny.safetensors",
-                                     predictions_path=tmp / name / "predictions.csv")
+        record = finetune_run(*handed(params, "minilm-l6"), "minilm-l6", "tiny",
+                              tmp / "mask.safetensors", 0, tmp / "data",
+                              tmp / name / "metrics.json", tmp / name / "model.safetensors",
+                              encoded_path=tmp / "tiny.safetensors",
+                              predictions_path=tmp / name / "predictions.csv")
         runs.append((record, read_json(tmp / name / "metrics.json"),
                      read_tensors(tmp / name / "model.safetensors")))
     torch.use_deterministic_algorithms(deterministic)
@@ -293,17 +327,18 @@ def lth(e2e):
     try:
         for round_ in (1, 2):
             run = tmp / f"run-{round_ - 1}"
-            finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
-                                run / "metrics.json", run / "model.safetensors",
-                                encoded_path=e2e["dir"] / "tiny.safetensors")
+            finetune_run(*handed(params, "minilm-l6"), "minilm-l6", "tiny", previous, 0,
+                         e2e["dir"] / "data", run / "metrics.json", run / "model.safetensors",
+                         encoded_path=e2e["dir"] / "tiny.safetensors")
             out = tmp / f"round-{round_}.safetensors"
             report = lth_round(params, "minilm-l6", "tiny", round_,
                                       run / "model.safetensors", previous, out)
             rounds.append((report, masks.load_mask(out), read_tensors(run / "model.safetensors")))
             previous = out
-        finetune_run(params, "minilm-l6", "tiny", previous, 0, e2e["dir"] / "data",
-                            tmp / "run-2" / "metrics.json", tmp / "run-2" / "model.safetensors",
-                            encoded_path=e2e["dir"] / "tiny.safetensors")
+        finetune_run(*handed(params, "minilm-l6"), "minilm-l6", "tiny", previous, 0,
+                     e2e["dir"] / "data", tmp / "run-2" / "metrics.json",
+                     tmp / "run-2" / "model.safetensors",
+                     encoded_path=e2e["dir"] / "tiny.safetensors")
     finally:
         finetune.train = real_train
     return {"rounds": rounds, "starts": starts}
@@ -391,11 +426,12 @@ def test_a_gpt2_classifier_is_pruned_fine_tuned_and_rewound_like_any_model(tmp_p
     params = tiny_task(tmp_path / "data")
     report = prune(params, "tiny-gpt2", "omp-global", 0.5, tmp_path / "mask.safetensors", where)
     assert {m["component"] for m in report["matrices"]} == set(COMPONENTS)
-    encode_task(params, "tiny-gpt2", "tiny", tmp_path / "data", tmp_path / "ids.safetensors",
-                where)
+    encode_task(encode_settings(params, "tiny", "tiny-gpt2"), "tiny-gpt2", "tiny",
+                tmp_path / "data", tmp_path / "ids.safetensors", where)
     run = tmp_path / "run"
-    record = finetune_run(params, "tiny-gpt2", "tiny", tmp_path / "mask.safetensors", 0,
-                          tmp_path / "data", run / "metrics.json", run / "model.safetensors",
+    record = finetune_run(*handed(params, "tiny-gpt2"), "tiny-gpt2", "tiny",
+                          tmp_path / "mask.safetensors", 0, tmp_path / "data",
+                          run / "metrics.json", run / "model.safetensors",
                           location=where, encoded_path=tmp_path / "ids.safetensors",
                           predictions_path=run / "predictions.csv")
     assert record["test_examples"] == 8 and record["scope_sparsity"] == pytest.approx(0.5, abs=0.01)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from run_records import write_runs
 from safetensors.torch import load_file
 
-from essential_sparsity.config.levels import pretrain_models
+from essential_sparsity.config.levels import pretrain_models, pretrain_run_settings
 from essential_sparsity.config.params import ParamsError, load_params
 from essential_sparsity.evaluation import claims
 from essential_sparsity.records.io import ArtefactError, write_json, write_tensors
@@ -261,9 +261,9 @@ def test_bad_pretrain_settings_are_refused_in_one_line(tmp_path):
         assert "\n" not in str(error.value)
 
 
-def test_a_run_that_is_not_in_the_profile_is_refused(tmp_path, params):
-    with pytest.raises(ArtefactError, match="scratch-42 is not one of"):
-        pretrain_stages.pretrain_run(params, "scratch-42", tmp_path, tmp_path / "out")
+def test_a_run_that_is_not_in_the_profile_is_refused(params):
+    with pytest.raises(ParamsError, match="scratch-42 is not one of"):
+        pretrain_run_settings(params, "scratch-42")
 
 
 def test_a_missing_pretrained_checkpoint_names_the_build_command(tmp_path):

@@ -22,7 +22,7 @@ from hub_fixtures import (
 from test_sources import use_cache
 
 from essential_sparsity.catalog import sources
-from essential_sparsity.config.params import load_params
+from essential_sparsity.config.params import encode_settings, finetune_settings, load_params
 from essential_sparsity.data import splitting
 from essential_sparsity.pruning import masks
 from essential_sparsity.records.io import read_json, read_tensors, write_json
@@ -226,12 +226,14 @@ def qa_runs(squad_cache, tmp_path_factory):
         for model in ("opt-125m", "minilm-l6"):
             run = tmp / model
             prune(params, model, "omp-global", 0.5, run / "mask.safetensors")
-            encode_task(params, model, "squad", tmp / "data", run / "squad.safetensors")
-            record = finetune_run(params, model, "squad", run / "mask.safetensors", 0,
-                                         tmp / "data", run / "metrics.json",
-                                         run / "model.safetensors",
-                                         encoded_path=run / "squad.safetensors",
-                                         predictions_path=run / "predictions.csv")
+            encode_task(encode_settings(params, "squad", model), model, "squad", tmp / "data",
+                        run / "squad.safetensors")
+            record = finetune_run(finetune_settings(params, "squad", model),
+                                  params["resources"]["device"], model, "squad",
+                                  run / "mask.safetensors", 0, tmp / "data",
+                                  run / "metrics.json", run / "model.safetensors",
+                                  encoded_path=run / "squad.safetensors",
+                                  predictions_path=run / "predictions.csv")
             runs[model] = (record, masks.load_mask(run / "mask.safetensors"),
                            read_tensors(run / "model.safetensors"),
                            pd.read_csv(run / "predictions.csv"))

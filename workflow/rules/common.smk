@@ -33,6 +33,7 @@ from essential_sparsity.config.levels import (
 from essential_sparsity.config.params import (
     SPARSITY_PATTERN,
     ParamsError,
+    encode_settings,
     finetune_settings,
     format_sparsity,
     load_params,
@@ -68,6 +69,13 @@ def job_cli(wildcards, input, output):
     files = [f"--record-output {shlex.quote(str(f))}" for f in output]
     files += [f"--record-input {shlex.quote(str(f))}" for f in input]
     return " ".join([CLI, *files])
+
+
+def handed(settings):
+    """The settings Snakemake tracks for a job, as the option that hands them to it (--settings,
+    JSON). The job runs on these rather than computing its own from params.yaml, so what is
+    tracked is what the job used."""
+    return "--settings " + shlex.quote(json.dumps(settings, sort_keys=True))
 ENV = "../envs/pipeline.yaml"
 
 MODELS = config["sources"]["models"]
@@ -238,12 +246,17 @@ def llm_metrics(models=LLM_MODELS, levels=LLM_LEVELS):
 
 
 def llm_dense_input(model):
-    """The dequantized copy a packaged causal LM is read from; hub models need none."""
-    return [] if "hub" in CAUSAL_LMS[model] else LLM_DENSE.format(model=model)
+    """The dequantized copy a packaged causal LM is read from; hub and catalog models need
+    none."""
+    packaged = model in CAUSAL_LMS and "hub" not in CAUSAL_LMS[model]
+    return [LLM_DENSE.format(model=model)] if packaged else []
 
 
 def llm_location(model):
-    return CAUSAL_LMS[model].get("hub") or LLM_DENSE.format(model=model)
+    """Where a causal LM's job loads it: a catalog entry's directory or hub id, a built-in hub
+    model's id, or a packaged model's dequantized copy."""
+    return (entries.location(config, model) or CAUSAL_LMS[model].get("hub")
+            or LLM_DENSE.format(model=model))
 
 
 def lth_masks(models=MODELS, tasks=TASKS):

@@ -22,8 +22,8 @@ rule encode_task:
     params:
         cli=job_cli,
         location=model_location,
-        max_length=lambda wildcards: finetune_settings(config, wildcards.task,
-                                                       wildcards.model)["max_length"],
+        settings=lambda wildcards: handed(encode_settings(config, wildcards.task,
+                                                          wildcards.model)),
     wildcard_constraints:
         task="|".join([*TEXT_TASKS, *CATALOG_TASKS, *ARITHMETIC_TASKS]),
     conda:
@@ -35,7 +35,7 @@ rule encode_task:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} encode --model {wildcards.model} --task {wildcards.task}"
+        "{params.cli} {params.settings} encode --model {wildcards.model} --task {wildcards.task}"
         " --data-dir results/data/{wildcards.task} --out {output} {params.location} > {log} 2>&1"
 
 
@@ -54,7 +54,8 @@ rule finetune_run:
         cli=job_cli,
         location=model_location,
         encoded=encoded_option,
-        settings=lambda wildcards: finetune_settings(config, wildcards.task, wildcards.model),
+        settings=lambda wildcards: handed(finetune_settings(config, wildcards.task,
+                                                            wildcards.model)),
     threads: config["finetune"]["threads"]
     priority: lth_chain_priority
     conda:
@@ -66,7 +67,7 @@ rule finetune_run:
     resources:
         **job_resources("train"),
     shell:
-        "{params.cli} --threads {threads} finetune --model {wildcards.model}"
+        "{params.cli} {params.settings} --threads {threads} finetune --model {wildcards.model}"
         " --task {wildcards.task} --mask {input.mask} --seed {wildcards.seed}"
         " --data-dir results/data/{wildcards.task} --metrics {output.metrics}"
         " --predictions {output.predictions} --checkpoint {output.checkpoint}"

@@ -68,7 +68,7 @@ rule llm_run:
         cli=job_cli,
         location=lambda wildcards: llm_location(wildcards.model),
         corpus_dir=lambda wildcards, input: os.path.dirname(input.corpus[0]),
-        settings=config["llm"],
+        settings=handed(config["llm"]),
     threads: config["llm"]["threads"]
     conda:
         ENV
@@ -79,7 +79,7 @@ rule llm_run:
     resources:
         **job_resources("train"),
     shell:
-        "{params.cli} --threads {threads} llm-prune --model {wildcards.model}"
+        "{params.cli} {params.settings} --threads {threads} llm-prune --model {wildcards.model}"
         " --location {params.location} --method {wildcards.method} --level {wildcards.level}"
         " --corpus-dir {params.corpus_dir} --metrics {output.metrics} --mask {output.mask}"
         " --predictions {output.predictions} --windows {output.windows} > {log} 2>&1"

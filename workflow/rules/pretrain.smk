@@ -36,8 +36,7 @@ rule pretrain_run:
         code=code("stages.pretrain"),
     params:
         cli=job_cli,
-        fraction=lambda wildcards: SCRATCH[wildcards.model],
-        settings=pretrain_run_settings(config),
+        settings=lambda wildcards: handed(pretrain_run_settings(config, wildcards.model)),
     wildcard_constraints:
         model=r"scratch-\d+",
     threads: config["pretrain"]["threads"]
@@ -50,7 +49,7 @@ rule pretrain_run:
     resources:
         **job_resources("train"),
     shell:
-        "{params.cli} --threads {threads} pretrain --model {wildcards.model}"
+        "{params.cli} {params.settings} --threads {threads} pretrain --model {wildcards.model}"
         " --data-dir {input.data} --out-dir {output} > {log} 2>&1"
 
 

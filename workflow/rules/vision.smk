@@ -16,7 +16,7 @@ rule vision_pretrain_run:
         code=code("stages.vision"),
     params:
         cli=job_cli,
-        settings=vision_pretrain_settings(config),
+        settings=lambda wildcards: handed(vision_pretrain_settings(config, wildcards.model)),
     wildcard_constraints:
         model="|".join(VISION_HERE) or "(?!)",
     threads: VISION["pretrain"]["threads"]
@@ -29,7 +29,7 @@ rule vision_pretrain_run:
     resources:
         **job_resources("train"),
     shell:
-        "{params.cli} --threads {threads} vision-pretrain --model {wildcards.model}"
+        "{params.cli} {params.settings} --threads {threads} vision-pretrain --model {wildcards.model}"
         " --out-dir {output} > {log} 2>&1"
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config.params import ParamsError
-from ..pruning.scope import scope_problem
-from .sources import MODELS, TASKS, SourceError, TaskData
+from ..pruning.scope import CAUSAL_LM_FAMILIES, FAMILIES, scope_problem
+from .sources import CAUSAL_LMS, MODELS, TASKS, SourceError, TaskData
 from .tasks import ARITHMETIC_TASKS, IMAGE_TASKS
 
 if TYPE_CHECKING:  # pandas and datasets are imported where data is read
@@ -58,20 +58,23 @@ def config_path(entry: dict) -> Path | None:
 
 
 def check_names(params: dict, where: str, source: str) -> None:
-    """Every model and task named in `sources` is built in or a catalog entry, and no entry
-    takes a built-in's name (one name, one source)."""
-    for kind, builtin, entries in (("models", MODELS, user_models(params)),
-                                   ("tasks", TASKS, user_tasks(params))):
+    """Every model and task named in `sources` (and every causal LM of `llm.models`) is built in
+    or a catalog entry, and no entry takes a built-in's name (one name, one source)."""
+    for key, kind, builtin, entries in (
+            ("sources.models", "models", MODELS, user_models(params)),
+            ("sources.tasks", "tasks", TASKS, user_tasks(params)),
+            ("llm.models", "models", CAUSAL_LMS, user_models(params))):
         for name in entries:
             if name in builtin:
                 raise ParamsError(f"{where}: catalog.{kind}.{name} has the name of a built-in "
                                   f"{kind[:-1]}; rename the entry in {source}")
-        for name in params["sources"][kind]:
+        section, _, field = key.partition(".")
+        for name in params[section][field]:
             if name not in builtin and name not in entries:
                 raise ParamsError(
-                    f"{where}: sources.{kind} has {name!r}, which is neither built in "
+                    f"{where}: {key} has {name!r}, which is neither built in "
                     f"({', '.join(builtin)}) nor an entry of catalog.{kind}; add it under "
-                    f"catalog.{kind} or fix sources.{kind} in {source}")
+                    f"catalog.{kind} or fix {key} in {source}")
     tasks = [*TASKS, *IMAGE_TASKS, *ARITHMETIC_TASKS, *user_tasks(params)]
     for name in params["finetune"]["per_task"]:
         if name not in tasks:
@@ -79,7 +82,9 @@ def check_names(params: dict, where: str, source: str) -> None:
                               f"(allowed: {', '.join(tasks)}); fix it in {source}")
 
 
-def _check_model(name: str, entry: dict) -> None:
+def _check_model(name: str, entry: dict, causal_lm: bool = False) -> None:
+    """The entry's config.json is here and names a family with a known scope (and, for a model
+    of llm.models, a causal-LM family)."""
     where = f"catalog.models.{name}"
     path = config_path(entry)
     if path is None:
@@ -100,6 +105,10 @@ def _check_model(name: str, entry: dict) -> None:
     problem = scope_problem(model_type)
     if problem:
         raise ParamsError(f"{where}: {problem}")
+    if causal_lm and FAMILIES[model_type] not in CAUSAL_LM_FAMILIES:
+        causal = [t for t, family in FAMILIES.items() if family in CAUSAL_LM_FAMILIES]
+        raise ParamsError(f"{where}: model_type {model_type!r} is not a causal LM (llm.models "
+                          f"takes {', '.join(causal)}); name it in sources.models instead")
 
 
 def _hub_snapshot(name: str, repo: str) -> str:
@@ -208,6 +217,9 @@ def check(params: dict) -> None:
     for name in params["sources"]["models"]:
         if name in user_models(params):
             _check_model(name, user_models(params)[name])
+    for name in params["llm"]["models"]:
+        if name in user_models(params):
+            _check_model(name, user_models(params)[name], causal_lm=True)
     for name in params["sources"]["tasks"]:
         if name not in user_tasks(params):
             continue

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..catalog.sources import SourceError
-from ..config.params import ParamsError, load_params
+from ..config.levels import pretrain_run_settings, vision_pretrain_settings
+from ..config.params import ParamsError, encode_settings, finetune_settings, load_params
 from ..records.io import ArtefactError, write_csv
 
 EXPECTED = (ParamsError, SourceError, ArtefactError)
@@ -105,16 +106,17 @@ def _lth(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _encode(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.encode import encode_task
-    info = encode_task(params, args.model, args.task, args.data_dir, args.out, args.location)
+    info = encode_task(args.settings, args.model, args.task, args.data_dir, args.out,
+                       args.location)
     print(f"{args.out}: {info['examples']} examples at max_length {info['max_length']}")
     return DONE
 
 
 def _finetune(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.finetune import finetune_run
-    record = finetune_run(params, args.model, args.task, args.mask, args.seed, args.data_dir,
-                          args.metrics, args.checkpoint, args.location, args.encoded,
-                          args.predictions)
+    record = finetune_run(args.settings, params["resources"]["device"], args.model, args.task,
+                          args.mask, args.seed, args.data_dir, args.metrics, args.checkpoint,
+                          args.location, args.encoded, args.predictions)
     print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
           f"in {record['wall_time_s']:.0f} s")
     return 0, record
@@ -128,7 +130,8 @@ def _pretrain_data(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _pretrain(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.pretrain import pretrain_run
-    summary = pretrain_run(params, args.model, args.data_dir, args.out_dir)
+    summary = pretrain_run(args.settings, params["resources"]["device"], args.model,
+                           args.data_dir, args.out_dir)
     last = summary["history"][-1]
     print(f"{args.out_dir}: {summary['steps']} steps on {summary['sequences']} sequences, "
           f"held-out MLM loss {summary['history'][0]['heldout_loss']:.3f} -> "
@@ -147,7 +150,8 @@ def _pretrain_tables(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _vision_pretrain(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.vision import vision_pretrain_run
-    summary = vision_pretrain_run(params, args.model, args.out_dir)
+    summary = vision_pretrain_run(args.settings, params["resources"]["device"], args.model,
+                                  args.out_dir)
     first, last = summary["history"][0], summary["history"][-1]
     print(f"{args.out_dir}: {summary['objective']}, {summary['steps']} steps on "
           f"{summary['images']} images, held-out loss {first['heldout_loss']:.3f} -> "
@@ -180,9 +184,9 @@ def _convert_lm(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _llm_prune(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.llm import prune_and_evaluate
-    record = prune_and_evaluate(params, args.model, args.location, args.method, args.level,
-                                args.corpus_dir, args.metrics, args.mask, args.predictions,
-                                args.windows)
+    record = prune_and_evaluate(args.settings, params["resources"]["device"], args.model,
+                                args.location, args.method, args.level, args.corpus_dir,
+                                args.metrics, args.mask, args.predictions, args.windows)
     print(f"{args.metrics}: sparsity {record['scope_sparsity']:.4f}, perplexity "
           f"{record['perplexity']:.2f}, accuracy {record['accuracy']:.1f}")
     return 0, record
@@ -277,6 +281,9 @@ class Subcommand(NamedTuple):
     options: list[tuple[str, dict]]
     run: Callable[[argparse.Namespace, dict], Outcome]
     tensor: bool = False  # computes on tensors: imports torch and sets its threads
+    # The settings its rule tracks and hands it (--settings), computed from params.yaml the same
+    # way when the job runs by hand; the job runs on these alone.
+    settings: Callable[[dict, argparse.Namespace], dict] | None = None
 
 
 # Every subcommand: what it does, its options, the function that runs it. The ones that do not
@@ -300,7 +307,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                          "fine-tuning run of the pair",
                          [MODEL, TASK, DATA_DIR,
                           _required("--out", help="the encoded splits, .safetensors"), LOCATION],
-                         _encode, tensor=True),
+                         _encode, tensor=True,
+                         settings=lambda params, args: encode_settings(params, args.task,
+                                                                       args.model)),
     "finetune": Subcommand("sparse fine-tuning under a fixed mask",
                            [MODEL, TASK, _required("--mask"), _required("--seed", type=int),
                             DATA_DIR, _required("--metrics"), ("--checkpoint", {"default": None}),
@@ -308,14 +317,18 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                                                      "encoded splits (encode)"}),
                             ("--predictions", {"default": None, "help": "each test example's "
                                                "result, csv"})],
-                           _finetune, tensor=True),
+                           _finetune, tensor=True,
+                           settings=lambda params, args: finetune_settings(params, args.task,
+                                                                           args.model)),
     "pretrain-data": Subcommand("corpus, WordPiece vocabulary and packed sequences for "
                                 "pre-training from scratch", [OUT_DIR], _pretrain_data,
                                 tensor=True),
     "pretrain": Subcommand("masked-LM pre-training of one data fraction's BERT",
                            [_required("--model", help="scratch-<percent of the corpus>"),
                             DATA_DIR, _required("--out-dir", help="checkpoints out-dir/step-K")],
-                           _pretrain, tensor=True),
+                           _pretrain, tensor=True,
+                           settings=lambda params, args: pretrain_run_settings(params,
+                                                                               args.model)),
     "pretrain-tables": Subcommand("Figure 8's tables from the pre-training runs",
                                   [_required("--runs", nargs="+", help="the runs' directories"),
                                    _required("--finetune", nargs="+",
@@ -326,7 +339,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "vision-pretrain": Subcommand("pre-train one vision transformer (supervised or DINO)",
                                   [_required("--model", help="vit-sl or vit-ssl"),
                                    _required("--out-dir", help="checkpoints out-dir/step-K")],
-                                  _vision_pretrain, tensor=True),
+                                  _vision_pretrain, tensor=True,
+                                  settings=lambda params, args: vision_pretrain_settings(
+                                      params, args.model)),
     "vision-tables": Subcommand("Figures 3, 6 and 7's tables",
                                 [("--runs", {"nargs": "*", "default": [],
                                              "help": "the pre-training runs' directories"}),
@@ -350,7 +365,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                                                 "result, csv"}),
                              ("--windows", {"default": None, "help": "each held-out window's "
                                             "loss, csv"})],
-                            _llm_prune, tensor=True),
+                            _llm_prune, tensor=True,
+                            settings=lambda params, args: params["llm"]),
     "prune-sharded": Subcommand("global OMP over a sharded safetensors checkpoint, one tensor in "
                                 "memory at a time (7B/13B on a small machine)",
                                 [_required("--checkpoint", help="a model directory: config.json "
@@ -426,6 +442,9 @@ def parser() -> argparse.ArgumentParser:
                         "(default: the file's `profile:`)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (the Snakemake rules pass the job's {threads})")
+    parser.add_argument("--settings", type=_settings_json, default=None, metavar="JSON",
+                        help="the settings the job's rule tracks, which it runs on (the rules "
+                        "pass them; without it a job takes them from params.yaml)")
     parser.add_argument("--record-output", action="append", default=[], metavar="PATH",
                         help="on success, write a provenance record beside PATH (repeat it; the "
                         "Snakemake rules pass every output of the job)")
@@ -439,10 +458,25 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_json(text: str) -> dict:
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from exc
+    if not isinstance(settings, dict):
+        raise argparse.ArgumentTypeError("not a JSON object")
+    return settings
+
+
 def run(args: argparse.Namespace, params: dict) -> Outcome:
-    """Run one subcommand with the validated params; its exit status and the stage's own
-    timings (`*_time_s`), for the job's run record."""
+    """Run one subcommand with the validated params and its settings (handed by its rule, or
+    else computed as the rule computes them); its exit status and the stage's own timings
+    (`*_time_s`), for the job's run record."""
     subcommand = SUBCOMMANDS[args.command]
+    if args.settings is not None and subcommand.settings is None:
+        raise ParamsError(f"--settings: {args.command} takes none; its settings are params.yaml")
+    if subcommand.settings is not None and args.settings is None:
+        args.settings = subcommand.settings(params, args)
     if subcommand.tensor:
         import torch
 

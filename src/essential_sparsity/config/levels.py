@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from .params import format_sparsity
+from .params import ParamsError, format_sparsity
 
 LTH = "lth"
 _NM = re.compile(r"nm-(\d+)-(\d+)")
@@ -94,17 +94,25 @@ def pretrain_models(params: dict) -> dict[str, float]:
     return {f"scratch-{round(100 * f)}": f for f in params["pretrain"]["fractions"]}
 
 
-def pretrain_run_settings(params: dict) -> dict:
-    """The pretrain settings a pre-training run depends on: not the downstream ones (data
-    fractions pick the run, sparsities and fine-tuning come after it, threads and the near-zero
-    threshold change no weight). Its job reruns, and a resume is refused, when these change."""
+def pretrain_run_settings(params: dict, model: str) -> dict:
+    """What one pre-training run depends on: its data fraction, and the pretrain settings but the
+    downstream ones (sparsities and fine-tuning come after it, threads and the near-zero threshold
+    change no weight). Its job reruns, and a resume is refused, when these change."""
+    fractions = pretrain_models(params)
+    if model not in fractions:
+        raise ParamsError(f"{model} is not one of this profile's pre-training runs "
+                          f"({', '.join(fractions)}); check pretrain.fractions")
     downstream = ("fractions", "sparsities", "finetune", "threads", "near_zero")
-    return {k: v for k, v in params["pretrain"].items() if k not in downstream}
+    return {"fraction": fractions[model],
+            "run": {k: v for k, v in params["pretrain"].items() if k not in downstream}}
 
 
-def vision_pretrain_settings(params: dict) -> dict:
+def vision_pretrain_settings(params: dict, model: str) -> dict:
     """The vision.pretrain settings a vision pre-training run depends on (threads change no
     weight)."""
+    if model not in vision_pretrained(params):
+        raise ParamsError(f"{model} is not pre-trained by this profile (vision.models: "
+                          f"{', '.join(params['vision']['models'])})")
     return {k: v for k, v in params["vision"]["pretrain"].items() if k != "threads"}
 
 

@@ -459,6 +459,12 @@ def finetune_settings(params: dict, task: str, model: str | None = None) -> dict
     return settings
 
 
+def encode_settings(params: dict, task: str, model: str) -> dict[str, Any]:
+    """What a task's token ids depend on besides the model and the split: the max_length its
+    runs fine-tune with."""
+    return {"max_length": finetune_settings(params, task, model)["max_length"]}
+
+
 def format_sparsity(sparsity: float) -> str:
     """The canonical spelling of a sparsity in paths and tables: 0, 0.2, 0.215."""
     return f"{float(sparsity):g}"

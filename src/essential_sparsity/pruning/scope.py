@@ -93,6 +93,7 @@ FAMILIES: dict[str, str] = {
     "distilbert": "distilbert", "vit": "vit", "deit": "vit",
     "opt": "opt", "gpt2": "gpt2", "llama": "llama", "mistral": "llama", "qwen2": "llama",
 }
+CAUSAL_LM_FAMILIES = ("opt", "gpt2", "llama")  # layouts of decoders Figure 11 can prune
 INPUT_MAJOR = {"gpt2"}  # layouts whose block matrices are stored [in, out]
 FUSED_QKV = re.compile(r"(?:.*\.)?c_attn\.weight")
 

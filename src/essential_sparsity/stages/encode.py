@@ -6,19 +6,18 @@ import json
 from pathlib import Path
 
 from ..catalog import sources, tasks
-from ..config.params import finetune_settings
 from ..data import splitting
 from ..records.io import write_tensors
 from ..training import finetune, heads
 
 
-def encode_task(params: dict, model: str, task: str, data_dir: str | Path,
+def encode_task(settings: dict, model: str, task: str, data_dir: str | Path,
                 out_path: str | Path, location: str | None = None) -> dict:
     """A text task's splits as the model's token ids, written once per model and task: every
     fine-tuning run of the pair (each sparsity, seed and LTH round) reads them instead of loading
     the tokenizer and tokenizing again. Keys are `split/name`; the metadata names the max_length,
-    which the runs check against their own settings."""
-    max_length = finetune_settings(params, task, model)["max_length"]
+    which the runs check against their own settings (`settings`: `encode_settings`)."""
+    max_length = settings["max_length"]
     tokenizer = sources.load_tokenizer(model, location)
     encode = heads.head(tasks.task(task)).encode
     tensors = {f"{split}/{name}": tensor for split in splitting.SPLITS

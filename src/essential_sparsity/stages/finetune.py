@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 
 from ..catalog import sources, tasks
-from ..config.params import finetune_settings
 from ..data import images, splitting
 from ..pruning import masks
 from ..records.io import ArtefactError, without_timings, write_csv, write_json, write_tensors
@@ -18,16 +17,15 @@ from ..training import finetune, heads
 from ..training.device import device_name, job_device, precision
 
 
-def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, seed: int,
-                 data_dir: str | Path, metrics_path: str | Path,
+def finetune_run(settings: dict, device: str, model: str, task: str, mask_path: str | Path,
+                 seed: int, data_dir: str | Path, metrics_path: str | Path,
                  checkpoint_path: str | Path | None = None, location: str | None = None,
                  encoded_path: str | Path | None = None,
                  predictions_path: str | Path | None = None) -> dict:
-    """Fine-tune the pre-trained model under a fixed mask; write metrics (and the checkpoint,
-    and each test example's result: `predictions_path`). `location` is the checkpoint of a model
-    the pipeline pre-trained itself; a text task's splits come from `encoded_path`
-    (`encode_task`'s file)."""
-    settings = finetune_settings(params, task, model)
+    """Fine-tune the pre-trained model under a fixed mask with the rule's `settings`
+    (`finetune_settings`); write metrics (and the checkpoint, and each test example's result:
+    `predictions_path`). `location` is the checkpoint of a model the pipeline pre-trained itself;
+    a text task's splits come from `encoded_path` (`encode_task`'s file)."""
     torch.use_deterministic_algorithms(True)
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
@@ -37,7 +35,7 @@ def finetune_run(params: dict, model: str, task: str, mask_path: str | Path, see
     examples, prepare = _task_inputs(model, entry, head, data_dir, settings, location,
                                      encoded_path)
     net = head.load(model, labels, seed, location)
-    device = job_device(params["resources"]["device"])
+    device = job_device(device)
     net = net.to(device)
     start = time.perf_counter()
     history = finetune.train(net, examples["train"], mask, settings, seed,

@@ -71,11 +71,10 @@ def _sparsity_of(level: str) -> float:
         raise ParamsError(f"LLM level {level!r} is neither a sparsity nor nm-N-M") from exc
 
 
-def _prune(params: dict, model, tokenizer, method: str, level: str,
+def _prune(settings: dict, model, tokenizer, method: str, level: str,
            corpus_dir: Path) -> dict[str, torch.Tensor]:
     """The mask of one method at one level; the model's weights are pruned in place (and, for
     SparseGPT, updated)."""
-    settings = params["llm"]
     nm, sparsity = levels.parse_nm(level), _sparsity_of(level)
     if method in calibrated.CALIBRATED:
         train = _read_jsonl(corpus_dir / "train.jsonl")
@@ -93,21 +92,21 @@ def _prune(params: dict, model, tokenizer, method: str, level: str,
     return mask
 
 
-def prune_and_evaluate(params: dict, model_name: str, location: str, method: str, level: str,
-                       corpus_dir: str | Path, metrics_path: str | Path, mask_path: str | Path,
-                       predictions_path: str | Path | None = None,
+def prune_and_evaluate(settings: dict, device: str, model_name: str, location: str, method: str,
+                       level: str, corpus_dir: str | Path, metrics_path: str | Path,
+                       mask_path: str | Path, predictions_path: str | Path | None = None,
                        windows_path: str | Path | None = None) -> dict:
-    """One-shot prune a causal LM (no fine-tuning) and evaluate it zero-shot: held-out
-    perplexity and multiple-choice accuracy. Writes the mask (packed), the metrics, each
-    question's result (`predictions_path`) and each held-out window's loss (`windows_path`)."""
-    settings = params["llm"]
+    """One-shot prune a causal LM (no fine-tuning) with the rule's `settings` (the llm section)
+    and evaluate it zero-shot: held-out perplexity and multiple-choice accuracy. Writes the mask
+    (packed), the metrics, each question's result (`predictions_path`) and each held-out window's
+    loss (`windows_path`)."""
     corpus_dir = Path(corpus_dir)
     heldout = _read_jsonl(corpus_dir / "heldout.jsonl")
     model, tokenizer = sources.load_causal_lm(location)
-    device = job_device(params["resources"]["device"])
+    device = job_device(device)
     model = model.to(device)
     start = time.perf_counter()
-    mask = {k: v.cpu() for k, v in _prune(params, model, tokenizer, method, level,
+    mask = {k: v.cpu() for k, v in _prune(settings, model, tokenizer, method, level,
                                           corpus_dir).items()}
     prune_seconds = time.perf_counter() - start
     evaluated_in = precision(settings["precision"], device.type)

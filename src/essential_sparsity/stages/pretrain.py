@@ -17,9 +17,8 @@ from pathlib import Path
 import torch
 
 from ..catalog.sources import SourceError
-from ..config.levels import pretrain_models, pretrain_run_settings
 from ..data.corpus import corpus_documents, split_documents
-from ..records.io import ArtefactError, atomic_dir, read_tensors, write_json, write_tensors
+from ..records.io import atomic_dir, read_tensors, write_json, write_tensors
 from ..training import pretrain
 from ..training.device import job_device
 
@@ -55,36 +54,33 @@ def build_data(params: dict, out_dir: str | Path) -> dict:
     return meta
 
 
-def _fingerprint(params: dict, fraction: float, sequences: torch.Tensor) -> str:
+def _fingerprint(settings: dict, sequences: torch.Tensor) -> str:
     """What a resumed run must share with the interrupted one: settings, fraction and data."""
-    same = pretrain_run_settings(params)
-    digest = hashlib.sha256(json.dumps([same, fraction], sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps([settings["run"], settings["fraction"]],
+                                       sort_keys=True).encode())
     digest.update(sequences.numpy().tobytes())
     return digest.hexdigest()
 
 
-def pretrain_run(params: dict, model: str, data_dir: str | Path, out_dir: str | Path) -> dict:
-    """Pre-train the model of one data fraction; checkpoints under out_dir/step-K. Work happens
-    in out_dir.partial, renamed into place when the run completes; rerunning after a kill
-    resumes there from the last checkpoint."""
+def pretrain_run(settings: dict, device: str, model: str, data_dir: str | Path,
+                 out_dir: str | Path) -> dict:
+    """Pre-train the model of one data fraction with the rule's `settings`
+    (`pretrain_run_settings`); checkpoints under out_dir/step-K. Work happens in out_dir.partial,
+    renamed into place when the run completes; rerunning after a kill resumes there from the last
+    checkpoint."""
     from transformers import AutoTokenizer
 
-    settings = params["pretrain"]
-    fractions = pretrain_models(params)
-    if model not in fractions:
-        raise ArtefactError(f"{model} is not one of this profile's pre-training runs "
-                            f"({', '.join(fractions)}); check pretrain.fractions")
-    fraction = fractions[model]
+    fraction, run = settings["fraction"], settings["run"]
     data = read_tensors(Path(data_dir) / SEQUENCES)
     tokenizer = AutoTokenizer.from_pretrained(str(Path(data_dir) / "tokenizer"))
-    subset = pretrain.nested_subset(len(data["train"]), fraction, settings["seed"])
+    subset = pretrain.nested_subset(len(data["train"]), fraction, run["seed"])
     sequences, heldout = data["train"][subset].long(), data["heldout"].long()
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".partial")
     start = time.perf_counter()
-    device = job_device(params["resources"]["device"])
-    history = pretrain.run(sequences, heldout, tokenizer, settings, work,
-                           _fingerprint(params, fraction, sequences), desc=model, device=device)
+    device = job_device(device)
+    history = pretrain.run(sequences, heldout, tokenizer, run, work,
+                           _fingerprint(settings, sequences), desc=model, device=device)
     return pretrain.finish_run(work, out_dir, {"model": model, "fraction": fraction,
                                                "sequences": len(sequences)},
-                               history, settings, len(sequences), device, start)
+                               history, run, len(sequences), device, start)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..config.levels import VISION_OBJECTIVES, vision_pretrain_settings, vision_pretrained
+from ..config.levels import VISION_OBJECTIVES
 from ..data import images
 from ..records.io import ArtefactError
 from ..training import pretrain, vision_pretrain
@@ -49,20 +49,17 @@ def _fingerprint(settings: dict, objective: str, data: dict) -> str:
     return digest.hexdigest()
 
 
-def vision_pretrain_run(params: dict, model: str, out_dir: str | Path) -> dict:
-    """Pre-train one vision model with its objective; checkpoints under out_dir/step-K. Work
-    happens in out_dir.partial, renamed into place when the run completes; rerunning after a
-    kill resumes there from the last checkpoint."""
-    if model not in vision_pretrained(params):
-        raise ArtefactError(f"{model} is not pre-trained by this profile (vision.models: "
-                            f"{', '.join(params['vision']['models'])})")
-    settings = vision_pretrain_settings(params)
+def vision_pretrain_run(settings: dict, device: str, model: str, out_dir: str | Path) -> dict:
+    """Pre-train one vision model with its objective and the rule's `settings`
+    (`vision_pretrain_settings`); checkpoints under out_dir/step-K. Work happens in
+    out_dir.partial, renamed into place when the run completes; rerunning after a kill resumes
+    there from the last checkpoint."""
     objective = VISION_OBJECTIVES[model]
     data, heldout, labels = _pretraining_images(settings)
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".partial")
     start = time.perf_counter()
-    device = job_device(params["resources"]["device"])
+    device = job_device(device)
     history = vision_pretrain.run(objective, data, heldout, len(labels), settings, work,
                                   _fingerprint(settings, objective, data), desc=model,
                                   device=device)
