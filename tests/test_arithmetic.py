@@ -13,7 +13,13 @@ from run_records import write_runs
 from test_sources import use_cache
 
 from essential_sparsity.catalog.tasks import ARITHMETIC_TASKS, GENERATED_ARITHMETIC_TASKS
-from essential_sparsity.config.params import ParamsError, finetune_settings, load_params, resolve
+from essential_sparsity.config.params import (
+    ParamsError,
+    finetune_settings,
+    load_params,
+    resolve,
+    split_settings,
+)
 from essential_sparsity.data import arithmetic, math_hub
 from essential_sparsity.evaluation import tables
 from essential_sparsity.records.io import ArtefactError
@@ -86,7 +92,7 @@ def test_svamp_is_solved_by_a_model_trained_on_mawps_and_asdiv_a(tmp_path, monke
 
 def test_the_split_stage_writes_a_generated_task(tmp_path):
     params = load_params("params.yaml", "smoke")
-    split_task(params, "arith-one-step", tmp_path)
+    split_task(split_settings(params, "arith-one-step"), "arith-one-step", tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["generated"] == params["arithmetic"]["generated"]
     assert sorted(meta["label_names"]) == ["n0 * n1", "n0 + n1", "n0 - n1", "n0 / n1", "n1 - n0"]

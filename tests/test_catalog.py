@@ -7,6 +7,7 @@ other part of the project.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -14,12 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from catalog_data import QA_ENTRY, notes, questions
 from conftest import tiny_bert_config
 from hub_fixtures import GLUE_REPO, write_glue_snapshot
 from smoke import csv_dicts, set_profile, sh, smoke_repo
 from test_sources import use_cache
 
 from essential_sparsity.catalog import entries
+from essential_sparsity.catalog.check import check_catalog
 from essential_sparsity.catalog.sources import SourceError
 from essential_sparsity.config.params import ParamsError, load_params
 
@@ -126,15 +129,18 @@ def test_a_hub_task_reads_its_folder_and_splits_from_the_offline_cache(tmp_path,
 
 
 def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None = None,
-                 tasks: list[str] | None = None, llm_models: list[str] | None = None) -> Path:
+                 tasks: list[str] | None = None, llm_models: list[str] | None = None,
+                 vision_tasks: list[str] | None = None) -> Path:
     """The project's params.yaml on the smoke profile, with a catalog and the sources (and the
-    causal LMs) naming it."""
+    causal LMs and image tasks) naming it."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["profile"] = "smoke"
     raw["catalog"] = {"models": {}, "tasks": {}, **catalog_section}
     raw["sources"]["models"] = models or ["minilm-l6"]
     raw["sources"]["tasks"] = tasks or ["bbc-news"]
     raw["llm"]["models"] = llm_models or raw["llm"]["models"]
+    if vision_tasks:  # the smoke profile names its own
+        raw["vision"]["tasks"] = raw["vision"]["profiles"]["smoke"]["tasks"] = vision_tasks
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -212,7 +218,7 @@ def test_a_bad_task_entry_stops_the_check_with_one_line(tmp_path, case):
     make, tasks, line = BAD[case]
     path = write_params(tmp_path, make(tmp_path), tasks=tasks)
     with pytest.raises(ParamsError) as caught:
-        entries.check(load_params(path))
+        check_catalog(load_params(path))
     assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
 
 
@@ -221,7 +227,7 @@ def test_a_bad_model_entry_stops_the_check_with_one_line(tmp_path, case):
     make, line = BAD_MODELS[case]
     path = write_params(tmp_path, make(tmp_path), models=["mine"])
     with pytest.raises(ParamsError) as caught:
-        entries.check(load_params(path))
+        check_catalog(load_params(path))
     assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
 
 
@@ -229,7 +235,7 @@ def test_an_encoder_named_as_a_causal_lm_stops_the_check_with_one_line(tmp_path,
     path = write_params(tmp_path, {"models": {"mine": {"path": str(encoder_dir)}}},
                         llm_models=["mine"])
     with pytest.raises(ParamsError) as caught:
-        entries.check(load_params(path))
+        check_catalog(load_params(path))
     assert re.fullmatch(r"catalog\.models\.mine: model_type 'bert' is not a causal LM "
                         r"\(llm\.models takes opt, gpt2, llama, mistral, qwen2\); name it in "
                         r"sources\.models instead", str(caught.value)), caught.value
@@ -278,7 +284,8 @@ def test_the_cli_and_snakemake_stop_on_a_bad_entry_before_any_job(tmp_path):
 @pytest.mark.slow
 def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encoder_dir):
     """The README's promise: a local encoder and a task from each file format, named in
-    params.yaml alone, go through prune, fine-tune, the tables and Figure 2."""
+    params.yaml alone, go through prune, fine-tune, the tables and Figure 2; so does a
+    question-answering task from JSON Lines."""
     repo = smoke_repo(tmp_path / "repo")
     files = {suffix[1:]: task_file(tmp_path, suffix) for suffix in WRITERS}
     raw = yaml.safe_load((repo / "params.yaml").read_text())
@@ -286,7 +293,9 @@ def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encod
                       "tasks": {f"reviews-{name}": {"files": {"train": str(path)},
                                                     "text": "review", "label": "stars"}
                                 for name, path in files.items()}}
-    raw["sources"] = {"models": ["my-encoder"], "tasks": [f"reviews-{n}" for n in files]}
+    raw["catalog"]["tasks"]["colours"] = {**QA_ENTRY, "files": {"train": str(questions(tmp_path))}}
+    raw["sources"] = {"models": ["my-encoder"],
+                      "tasks": [*(f"reviews-{n}" for n in files), "colours"]}
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     set_profile(repo, "smoke")
     sh(sys.executable, "-m", "essential_sparsity.cli.worker", "snakemake", "--cores", "all",
@@ -294,7 +303,9 @@ def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encod
     assert (repo / "reports/figures/fig02_drop_vs_sparsity.png").stat().st_size > 1000
     essential = csv_dicts(repo / "results/tables/essential_sparsity.csv")
     assert {(row["model"], row["task"]) for row in essential} == {
-        ("my-encoder", f"reviews-{name}") for name in files}
+        ("my-encoder", f"reviews-{name}") for name in files} | {("my-encoder", "colours")}
+    run = next((repo / "results/finetune/my-encoder/colours").glob("*/*/seed-*/metrics.json"))
+    assert json.loads(run.read_text())["metric"] == "f1"  # the QA entry, scored as SQuAD is
     for name in files:
         assert (repo / f"results/benchmarks/split_catalog_task/reviews-{name}.tsv").is_file()
         meta = yaml.safe_load((repo / f"results/data/reviews-{name}/meta.json").read_text())
@@ -317,11 +328,14 @@ def test_the_catalog_names_exactly_the_image_and_arithmetic_tasks_the_data_modul
 @pytest.mark.slow
 def test_own_causal_lm_builds_figure_11(tmp_path, causal_lm_dir):
     """A causal LM from a local from_pretrained directory, named in params.yaml alone, is pruned
-    by every method and evaluated zero-shot into Figure 11's table and figure."""
+    by every method, calibrated on and scored against a plain-text file of the catalog, and
+    evaluated zero-shot into Figure 11's table and figure."""
     repo = smoke_repo(tmp_path / "repo")
     raw = yaml.safe_load((repo / "params.yaml").read_text())
     raw["catalog"]["models"] = {"my-lm": {"path": str(causal_lm_dir)}}
+    raw["catalog"]["corpora"] = {"notes": {"files": {"train": str(notes(tmp_path))}}}
     raw["llm"]["models"] = ["my-lm"]
+    raw["corpus"]["sources"] = ["notes"]
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     sh(sys.executable, "-m", "essential_sparsity.cli.worker", "snakemake", "--cores", "all",
        "fig11", cwd=repo)
@@ -331,3 +345,6 @@ def test_own_causal_lm_builds_figure_11(tmp_path, causal_lm_dir):
     assert {row["model"] for row in table} == {"my-lm"}
     assert {row["method"] for row in table} >= set(params["llm"]["methods"])
     assert not (repo / "results/llm/my-lm/dense").exists()  # read from its directory as it is
+    meta = json.loads((repo / "results/corpus/meta.json").read_text())
+    assert meta["corpora"] == raw["catalog"]["corpora"]
+    assert sum(meta["documents"].values()) == 60  # the file's paragraphs

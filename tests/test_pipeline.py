@@ -29,8 +29,9 @@ TARGET_RULES = {"all", "data", "masks", "finetune", "lth", "tables", "report", "
                 "corpus", "llm", "pretrain", "vision", "arithmetic",
                 *(name.split("_")[0] for name in FIGURES)}
 # Rules the smoke profile has no job for: a catalog task's split runs only when params.yaml's
-# catalog has tasks (test_catalog.py builds Figure 2 from three).
-NO_SMOKE_JOB = {"split_catalog_task"}
+# catalog has tasks (test_catalog.py builds Figure 2 from four, test_catalog_kinds.py Figure 3
+# from an image folder).
+NO_SMOKE_JOB = {"split_catalog_task", "split_catalog_images"}
 
 pytestmark = pytest.mark.slow
 PROFILE_NOTICE = "Using workflow specific profile"  # Snakemake's, before it reads the Snakefile

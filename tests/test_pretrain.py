@@ -251,7 +251,7 @@ def test_bad_pretrain_settings_are_refused_in_one_line(tmp_path):
               "pretrain.model.hidden_size"),
              ({"fractions": [1.0, 0.601, 0.6]}, "pretrain.fractions"),
              ({"sparsities": [0.3, 0.5]}, "pretrain.sparsities"),
-             ({"corpus": ["gutenberg"]}, "pretrain.corpus.0")]
+             ({"corpus": ["gutenberg"]}, "pretrain.corpus has 'gutenberg', which is neither")]
     for change, key in cases:
         bad = {**raw, "pretrain": {**raw["pretrain"], **change}}
         path = tmp_path / "params.yaml"

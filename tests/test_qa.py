@@ -22,7 +22,12 @@ from hub_fixtures import (
 from test_sources import use_cache
 
 from essential_sparsity.catalog import sources
-from essential_sparsity.config.params import encode_settings, finetune_settings, load_params
+from essential_sparsity.config.params import (
+    encode_settings,
+    finetune_settings,
+    load_params,
+    split_settings,
+)
 from essential_sparsity.data import splitting
 from essential_sparsity.pruning import masks
 from essential_sparsity.records.io import read_json, read_tensors, write_json
@@ -196,7 +201,7 @@ def paper_params(validation_size: int = 8) -> dict:
 
 def test_splits_keep_the_answers_and_the_official_validation_as_test(hub, tmp_path):
     params = paper_params()
-    split_task(params, "squad", tmp_path)
+    split_task(split_settings(params, "squad"), "squad", tmp_path)
     task = sources.load_task("squad")
     splits = {s: splitting.read_split(tmp_path, s) for s in splitting.SPLITS}
     assert [len(splits[s]) for s in splitting.SPLITS] == [32, 8, 12]
@@ -221,7 +226,7 @@ def qa_runs(squad_cache, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         use_cache(patch, squad_cache)
         params = paper_params()
-        split_task(params, "squad", tmp / "data")
+        split_task(split_settings(params, "squad"), "squad", tmp / "data")
         runs = {}
         for model in ("opt-125m", "minilm-l6"):
             run = tmp / model

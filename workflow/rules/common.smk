@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from essential_sparsity.catalog import entries
+from essential_sparsity.catalog.check import check_catalog
 from essential_sparsity.catalog.sources import CAUSAL_LMS, TASKS as TEXT_TASKS
 from essential_sparsity.catalog.tasks import (
     ARITHMETIC,
@@ -13,7 +14,7 @@ from essential_sparsity.catalog.tasks import (
     IMAGE,
     IMAGE_TASKS,
     QA,
-    task,
+    task_of,
 )
 from essential_sparsity.config.dependencies import job_modules, module_file
 from essential_sparsity.config.levels import (
@@ -33,10 +34,13 @@ from essential_sparsity.config.levels import (
 from essential_sparsity.config.params import (
     SPARSITY_PATTERN,
     ParamsError,
+    corpus_settings,
     encode_settings,
     finetune_settings,
     format_sparsity,
     load_params,
+    pretrain_data_settings,
+    split_settings,
 )
 
 
@@ -54,7 +58,7 @@ if _overrides:
 try:
     config = load_params(PARAMS_FILE, config.get("profile"))
     if workflow.is_main_process:  # not again in each cluster job's own Snakemake
-        entries.check(config)  # the catalog's files, columns and models, before any job
+        check_catalog(config)  # the catalog's files, columns and models, before any job
 except ParamsError as exc:
     sys.exit(str(exc))
 
@@ -81,6 +85,8 @@ ENV = "../envs/pipeline.yaml"
 MODELS = config["sources"]["models"]
 TASKS = config["sources"]["tasks"]
 CATALOG_TASKS = entries.user_tasks(config)
+CATALOG_IMAGES = [name for name in CATALOG_TASKS if task_of(config, name).kind == IMAGE]
+CATALOG_TEXT = [name for name in CATALOG_TASKS if name not in CATALOG_IMAGES]  # and QA
 METHODS = config["prune"]["methods"]
 SPARSITIES = [format_sparsity(s) for s in config["prune"]["sparsities"]]
 LTH_LEVELS = [format_sparsity(s) for s in lth_levels(config)]  # after round 1, 2, ...
@@ -170,7 +176,7 @@ def scratch_metrics():
     """metrics.json of the fine-tuning runs of every model pre-trained from scratch, on the
     classification tasks: Figure 8 shows MNLI, QNLI, QQP and RTE, and these models' positions
     end at pretrain.max_length, short of a SQuAD context."""
-    tasks = [name for name in TASKS if task(name).kind != QA]
+    tasks = [name for name in TASKS if task_of(config, name).kind != QA]
     return run_metrics(models=list(SCRATCH), tasks=tasks, levels=SCRATCH_LEVELS,
                        seeds=every_seed)
 
@@ -216,19 +222,31 @@ def model_location(wildcards):
 def task_data(wildcards):
     """A task's split files: JSON lines of text (arithmetic problems too), or uint8 image
     tensors."""
-    kind = task(wildcards.task).kind
+    kind = task_of(config, wildcards.task).kind
+    if wildcards.task in CATALOG_TASKS:
+        return (rules.split_catalog_images if kind == IMAGE else rules.split_catalog_task).output
     if kind == IMAGE:
         return rules.split_images.output
     if kind == ARITHMETIC:
         return rules.split_arithmetic.output
-    if wildcards.task in CATALOG_TASKS:
-        return rules.split_catalog_task.output
     return rules.split_task.output
+
+
+def catalog_files(wildcards):
+    """The files (or image folders) of a catalog task: inputs of its split, so editing one
+    splits the task again."""
+    return list(CATALOG_TASKS[wildcards.task].get("files", {}).values())
+
+
+def corpus_files(settings):
+    """The files of the catalog corpora a text job's settings name: inputs of the job."""
+    return [path for entry in settings["corpora"].values()
+            for path in entry.get("files", {}).values()]
 
 
 def encoded_input(wildcards):
     """A text task's encoded splits for the run's model; image tasks are read as split."""
-    if not task(wildcards.task).encoded:
+    if not task_of(config, wildcards.task).encoded:
         return []
     return ENCODED.format(model=wildcards.model, task=wildcards.task)
 

@@ -12,7 +12,7 @@ rule split_task:
         code("stages.split"),
     params:
         cli=job_cli,
-        data=config["data"],
+        settings=lambda wildcards: handed(split_settings(config, wildcards.task)),
     conda:
         ENV
     log:
@@ -24,7 +24,7 @@ rule split_task:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+        "{params.cli} {params.settings} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
 
 # Image tasks split by the same rule into uint8 tensors; the pre-training task of the vision
@@ -41,7 +41,7 @@ rule split_images:
         code("stages.split"),
     params:
         cli=job_cli,
-        data=config["data"],
+        settings=lambda wildcards: handed(split_settings(config, wildcards.task)),
     wildcard_constraints:
         task="|".join(IMAGE_TASKS),
     conda:
@@ -53,7 +53,7 @@ rule split_images:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+        "{params.cli} {params.settings} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
 
 # Arithmetic word problems (Figure 4) split by the same rule: generated stand-ins in the default
@@ -71,8 +71,7 @@ rule split_arithmetic:
         code("stages.split"),
     params:
         cli=job_cli,
-        data=config["data"],
-        generated=ARITHMETIC["generated"],
+        settings=lambda wildcards: handed(split_settings(config, wildcards.task)),
     wildcard_constraints:
         task="|".join(ARITHMETIC_TASKS),
     conda:
@@ -84,11 +83,12 @@ rule split_arithmetic:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+        "{params.cli} {params.settings} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
 
 
-# A task of params.yaml's catalog (files or a hub data set, the columns it names) splits by the same
-# rule; its files are the job's inputs, so editing one splits the task again.
+# A task of params.yaml's catalog (files, a folder of images or a hub data set, the columns it
+# names) splits by the same rule; its files are the job's inputs, so editing one splits the task
+# again. Text and question-answering tasks become JSON lines, image tasks uint8 tensors.
 
 
 rule split_catalog_task:
@@ -98,14 +98,13 @@ rule split_catalog_task:
         test=f"{DATA}/test.jsonl",
         meta=f"{DATA}/meta.json",
     input:
-        files=lambda wildcards: list(CATALOG_TASKS[wildcards.task].get("files", {}).values()),
+        files=catalog_files,
         code=code("stages.split"),
     params:
         cli=job_cli,
-        data=config["data"],
-        entry=lambda wildcards: CATALOG_TASKS[wildcards.task],
+        settings=lambda wildcards: handed(split_settings(config, wildcards.task)),
     wildcard_constraints:
-        task="|".join(CATALOG_TASKS) or "(?!)",  # no catalog task: a pattern matching none
+        task="|".join(CATALOG_TEXT) or "(?!)",  # no such catalog task: a pattern matching none
     conda:
         ENV
     log:
@@ -115,7 +114,19 @@ rule split_catalog_task:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+        "{params.cli} {params.settings} split --task {wildcards.task} --out-dir results/data/{wildcards.task} > {log} 2>&1"
+
+
+use rule split_catalog_task as split_catalog_images with:
+    output:
+        train=f"{DATA}/train.safetensors",
+        validation=f"{DATA}/validation.safetensors",
+        test=f"{DATA}/test.safetensors",
+        meta=f"{DATA}/meta.json",
+    wildcard_constraints:
+        task="|".join(CATALOG_IMAGES) or "(?!)",
+    benchmark:
+        "results/benchmarks/split_catalog_images/{task}.tsv"
 
 
 rule data:

@@ -25,7 +25,7 @@ rule encode_task:
         settings=lambda wildcards: handed(encode_settings(config, wildcards.task,
                                                           wildcards.model)),
     wildcard_constraints:
-        task="|".join([*TEXT_TASKS, *CATALOG_TASKS, *ARITHMETIC_TASKS]),
+        task="|".join([*TEXT_TASKS, *CATALOG_TEXT, *ARITHMETIC_TASKS]),
     conda:
         ENV
     log:

@@ -12,10 +12,11 @@ rule corpus_text:
         definitions=f"{CORPUS}/definitions.jsonl",
         meta=f"{CORPUS}/meta.json",
     input:
-        code("stages.llm"),
+        files=corpus_files(corpus_settings(config)),
+        code=code("stages.llm"),
     params:
         cli=job_cli,
-        corpus=config["corpus"],
+        settings=handed(corpus_settings(config)),
         out_dir=lambda wildcards, output: os.path.dirname(output.meta),
     conda:
         ENV
@@ -26,7 +27,7 @@ rule corpus_text:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} corpus --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.cli} {params.settings} corpus --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule corpus:

@@ -10,12 +10,11 @@ rule pretrain_data:
     output:
         directory(PRETRAIN_DATA),
     input:
-        code("stages.pretrain"),
+        files=corpus_files(pretrain_data_settings(config)),
+        code=code("stages.pretrain"),
     params:
         cli=job_cli,
-        settings={k: v for k, v in config["pretrain"].items()
-                  if k in ("corpus", "min_chars", "heldout_fraction", "seed", "vocab_size",
-                           "max_length", "sequences", "heldout_sequences")},
+        settings=handed(pretrain_data_settings(config)),
     conda:
         ENV
     log:
@@ -25,7 +24,7 @@ rule pretrain_data:
     resources:
         **job_resources("model"),
     shell:
-        "{params.cli} pretrain-data --out-dir {output} > {log} 2>&1"
+        "{params.cli} {params.settings} pretrain-data --out-dir {output} > {log} 2>&1"
 
 
 rule pretrain_run:

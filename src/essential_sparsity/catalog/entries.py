@@ -2,28 +2,35 @@
 
 A model entry names a `from_pretrained` directory (`path`) or a hub repository (`hub`); its kind
 and pruning scope come from its config.json. A task entry names its files (CSV, JSON Lines,
-parquet) or a hub data set, and the columns holding the text, an optional second text and the
-label: a text classification task, read through Hugging Face `datasets`. Everything here is
-checked before any job starts (`check`), so a wrong path or column stops the build with one line.
+parquet, or a folder of images per class) or a hub data set, read through Hugging Face
+`datasets` (`data.readers`), its kind (text classification, extractive QA or image
+classification) and the columns its kind reads. A corpus entry (`data.corpus` reads it) names
+plain text. `catalog.check` reads every entry in use before any job starts, so a wrong path or
+column stops the build with one line.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config.params import ParamsError
-from ..pruning.scope import CAUSAL_LM_FAMILIES, FAMILIES, scope_problem
-from .sources import CAUSAL_LMS, MODELS, TASKS, SourceError, TaskData
-from .tasks import ARITHMETIC_TASKS, IMAGE_TASKS
+from ..data.images import ImageData, decode_images
+from ..data.readers import hub_snapshot, read_entry, require_columns
+from .sources import (
+    CAUSAL_LMS,
+    CORPORA,
+    MODELS,
+    QA_LABELS,
+    TASKS,
+    SourceError,
+    TaskData,
+    qa_frame,
+)
+from .tasks import ARITHMETIC_TASKS, IMAGE, IMAGE_TASKS, QA, TEXT, task, task_of
 
 if TYPE_CHECKING:  # pandas and datasets are imported where data is read
     import pandas as pd
-
-# file suffix -> the `datasets` builder that reads it
-FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 
 def user_models(params: dict) -> dict[str, dict]:
@@ -32,6 +39,10 @@ def user_models(params: dict) -> dict[str, dict]:
 
 def user_tasks(params: dict) -> dict[str, dict]:
     return params["catalog"]["tasks"]
+
+
+def user_corpora(params: dict) -> dict[str, dict]:
+    return params["catalog"].get("corpora", {})
 
 
 def model_location(entry: dict) -> str:
@@ -57,17 +68,25 @@ def config_path(entry: dict) -> Path | None:
     return folder / "snapshots" / ref.read_text().strip() / "config.json" if ref.is_file() else None
 
 
+ONE = {"models": "model", "tasks": "task", "corpora": "corpus"}
+
+
 def check_names(params: dict, where: str, source: str) -> None:
-    """Every model and task named in `sources` (and every causal LM of `llm.models`) is built in
-    or a catalog entry, and no entry takes a built-in's name (one name, one source)."""
+    """Every model and task named in `sources`, every image task of `vision.tasks`, every
+    causal LM of `llm.models` and every corpus of `corpus.sources` and `pretrain.corpus` is built
+    in or a catalog entry (a task of a kind that section's figures take), and no entry takes a
+    built-in's name (one name, one source)."""
     for key, kind, builtin, entries in (
             ("sources.models", "models", MODELS, user_models(params)),
             ("sources.tasks", "tasks", TASKS, user_tasks(params)),
-            ("llm.models", "models", CAUSAL_LMS, user_models(params))):
+            ("llm.models", "models", CAUSAL_LMS, user_models(params)),
+            ("vision.tasks", "tasks", IMAGE_TASKS, user_tasks(params)),
+            ("corpus.sources", "corpora", CORPORA, user_corpora(params)),
+            ("pretrain.corpus", "corpora", CORPORA, user_corpora(params))):
         for name in entries:
             if name in builtin:
                 raise ParamsError(f"{where}: catalog.{kind}.{name} has the name of a built-in "
-                                  f"{kind[:-1]}; rename the entry in {source}")
+                                  f"{ONE[kind]}; rename the entry in {source}")
         section, _, field = key.partition(".")
         for name in params[section][field]:
             if name not in builtin and name not in entries:
@@ -75,6 +94,15 @@ def check_names(params: dict, where: str, source: str) -> None:
                     f"{where}: {key} has {name!r}, which is neither built in "
                     f"({', '.join(builtin)}) nor an entry of catalog.{kind}; add it under "
                     f"catalog.{kind} or fix {key} in {source}")
+    for key, kinds, fix in (("sources.tasks", (TEXT, QA), "name it in vision.tasks"),
+                            ("vision.tasks", (IMAGE,), "name it in sources.tasks")):
+        section, _, field = key.partition(".")
+        for name in params[section][field]:
+            kind = task_of(params, name).kind
+            if name in user_tasks(params) and kind not in kinds:
+                raise ParamsError(f"{where}: {key} has {name!r}, a task of kind {kind}, but "
+                                  f"its figures take {' or '.join(kinds)} tasks; {fix} or set "
+                                  f"catalog.tasks.{name}.kind in {source}")
     tasks = [*TASKS, *IMAGE_TASKS, *ARITHMETIC_TASKS, *user_tasks(params)]
     for name in params["finetune"]["per_task"]:
         if name not in tasks:
@@ -82,152 +110,102 @@ def check_names(params: dict, where: str, source: str) -> None:
                               f"(allowed: {', '.join(tasks)}); fix it in {source}")
 
 
-def _check_model(name: str, entry: dict, causal_lm: bool = False) -> None:
-    """The entry's config.json is here and names a family with a known scope (and, for a model
-    of llm.models, a causal-LM family)."""
-    where = f"catalog.models.{name}"
-    path = config_path(entry)
-    if path is None:
-        raise ParamsError(f"{where}: hub model {entry['hub']} is not in the Hugging Face cache "
-                          f"and the hub is offline; download it on a connected machine "
-                          f"(hf download {entry['hub']})")
-    if not path.parent.is_dir():
-        raise ParamsError(f"{where}: path {path.parent} does not exist; point it at a directory "
-                          f"that save_pretrained wrote")
-    if not path.is_file():
-        raise ParamsError(f"{where}: {path.parent} has no config.json; point path at a directory "
-                          f"that save_pretrained wrote")
-    try:
-        model_type = json.loads(path.read_text()).get("model_type")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ParamsError(f"{where}: {path} is not a JSON mapping ({exc}); rewrite it with "
-                          f"save_pretrained") from exc
-    problem = scope_problem(model_type)
-    if problem:
-        raise ParamsError(f"{where}: {problem}")
-    if causal_lm and FAMILIES[model_type] not in CAUSAL_LM_FAMILIES:
-        causal = [t for t, family in FAMILIES.items() if family in CAUSAL_LM_FAMILIES]
-        raise ParamsError(f"{where}: model_type {model_type!r} is not a causal LM (llm.models "
-                          f"takes {', '.join(causal)}); name it in sources.models instead")
-
-
-def _hub_snapshot(name: str, repo: str) -> str:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return snapshot_download(repo, repo_type="dataset", local_files_only=True)
-    except LocalEntryNotFoundError as exc:
-        raise SourceError(f"catalog.tasks.{name}: data set {repo} is not in the Hugging Face "
-                          f"cache and the hub is offline; download it on a connected machine "
-                          f"(hf download --repo-type dataset {repo})") from exc
-
-
-def _read(name: str, entry: dict, split: str) -> tuple[pd.DataFrame, list[str] | None]:
-    """One split of a task entry as a frame of its own columns, read by `datasets` (into a
-    scratch cache: nothing is left under ~/.cache), and the names of its classes when the data
-    set declares them (a hub data set's ClassLabel: its labels are their indices, -1 where a
-    split's labels are hidden, as on GLUE's test split; those rows are dropped)."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    with tempfile.TemporaryDirectory() as cache:
-        if "files" in entry:
-            path = Path(entry["files"][split])
-            if not path.is_file():
-                raise SourceError(f"catalog.tasks.{name}: files.{split} {path} does not exist; "
-                                  f"fix the path")
-            builder = FORMATS.get(path.suffix.lower())
-            if builder is None:
-                raise SourceError(f"catalog.tasks.{name}: {path} is not a supported format "
-                                  f"(supported: {', '.join(FORMATS)}); convert it to one")
-            try:
-                found = datasets.load_dataset(builder, data_files={split: str(path)},
-                                              split=split, cache_dir=cache)
-            except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as exc:
-                # datasets refuses a split without rows, in these words
-                if path.stat().st_size == 0 or "corresponds to no data" in str(exc):
-                    raise SourceError(f"catalog.tasks.{name}: {split} has no rows; give it "
-                                      f"examples") from exc
-                raise SourceError(f"catalog.tasks.{name}: {path} cannot be read as {builder} "
-                                  f"({' '.join(str(exc).split())}); fix the file") from exc
-        else:
-            root = _hub_snapshot(name, entry["hub"])
-            try:
-                found = datasets.load_dataset(root, data_dir=entry.get("data_dir"),
-                                              split=entry.get(f"{split}_split", split),
-                                              cache_dir=cache)
-            except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as exc:
-                raise SourceError(f"catalog.tasks.{name}: {entry['hub']} cannot be read "
-                                  f"({' '.join(str(exc).split())}); fix data_dir or "
-                                  f"{split}_split") from exc
-        frame = found.to_pandas()  # while the cache holds the table's files
-    feature = found.features.get(entry["label"])
-    if not isinstance(feature, datasets.ClassLabel):
-        return frame, None
-    return frame[frame[entry["label"]] >= 0].reset_index(drop=True), feature.names
+def _label_column(entry: dict) -> str | None:
+    """The column holding the class: the entry's `label`; an image task's defaults to an image
+    folder's `label`; a question-answering task has none."""
+    kind = task("", entry).kind
+    if kind == QA:
+        return None
+    return entry.get("label", "label" if kind == IMAGE else None)
 
 
 def _columns(name: str, entry: dict, raw: pd.DataFrame, split: str) -> pd.DataFrame:
-    """text, text_pair and the raw label of a split, with every named column checked."""
-    wanted = {"text": entry["text"], "text_pair": entry.get("text_pair"), "label": entry["label"]}
-    for key, column in wanted.items():
-        if column is not None and column not in raw.columns:
-            raise SourceError(f"catalog.tasks.{name}: {split} has no column {column!r} (its "
-                              f"columns: {', '.join(map(str, raw.columns))}); fix {key}")
-    missing = int(raw[entry["label"]].isna().sum())
-    if missing:
-        raise SourceError(f"catalog.tasks.{name}: the label column {entry['label']!r} of {split} "
-                          f"has {missing} missing values; fill or drop those rows")
+    """What a split gives its kind, with every named column checked: text, text_pair and the
+    raw label of a text task; the encoded images and raw label of an image task; questions,
+    contexts and gold answers of a question-answering task."""
     import pandas as pd
 
-    pair = raw[wanted["text_pair"]].fillna("").astype(str) if wanted["text_pair"] else ""
-    return pd.DataFrame({"text": raw[entry["text"]].fillna("").astype(str), "text_pair": pair,
-                         "label": raw[entry["label"]]})
+    kind = task(name, entry).kind
+    if kind == QA:
+        wanted = {"text": entry["text"], "text_pair": entry["text_pair"],
+                  "answers": entry["answers"]}
+        require_columns(f"catalog.tasks.{name}", raw, split, wanted)
+        frame = qa_frame(raw[entry["text"]], raw[entry["text_pair"]], raw[entry["answers"]])
+        _check_answers(name, frame, split)
+        return frame
+    label = _label_column(entry)
+    if kind == IMAGE:
+        image = entry.get("image", "image")
+        require_columns(f"catalog.tasks.{name}", raw, split, {"image": image, "label": label})
+        frame = pd.DataFrame({"image": raw[image], "label": raw[label]})
+    else:
+        wanted = {"text": entry["text"], "text_pair": entry.get("text_pair"), "label": label}
+        require_columns(f"catalog.tasks.{name}", raw, split, wanted)
+        pair = raw[wanted["text_pair"]].fillna("").astype(str) if wanted["text_pair"] else ""
+        frame = pd.DataFrame({"text": raw[entry["text"]].fillna("").astype(str),
+                              "text_pair": pair, "label": raw[label]})
+    missing = int(frame["label"].isna().sum())
+    if missing:
+        raise SourceError(f"catalog.tasks.{name}: the label column {label!r} of {split} "
+                          f"has {missing} missing values; fill or drop those rows")
+    return frame
 
 
-def load_task(name: str, entry: dict) -> TaskData:
-    """All labelled examples of a task entry, in file order, and its official test split if it
-    names one. Labels are numbered as the data set declares its classes, else in sorted order of
-    their values."""
+def _check_answers(name: str, frame: pd.DataFrame, split: str) -> None:
+    """Every question has a gold answer, found in its context at its answer_start: a span a run
+    is trained to predict and scored against."""
+    for row, (context, texts, starts) in enumerate(zip(
+            frame["text_pair"], frame["answer_texts"], frame["answer_starts"], strict=True)):
+        wrong = [t for t, s in zip(texts, starts, strict=True) if context[s:s + len(t)] != t]
+        if not texts or wrong:
+            what = (f"answer {wrong[0]!r} is not at its answer_start in the context" if wrong
+                    else "has no gold answer")
+            raise SourceError(f"catalog.tasks.{name}: question {row} of {split}: {what}; fix "
+                              f"answers (text and answer_start, in characters of the context)")
+
+
+def load_task(name: str, entry: dict) -> TaskData | ImageData:
+    """All examples of a task entry, in file order, and its official test split if it names
+    one. Labels are numbered as the data set declares its classes, else in sorted order of their
+    values; a question-answering task has one stratum (`sources.QA_LABELS`)."""
     official_test = "test_split" in entry or "test" in entry.get("files", {})
-    frames = {}
+    frames, declared = {}, None
     for split in ["train", "test"] if official_test else ["train"]:
-        raw, declared = _read(name, entry, split)
+        raw, declared = read_entry(f"catalog.tasks.{name}", entry, split,
+                                   _label_column(entry))
         if raw.empty:
             raise SourceError(f"catalog.tasks.{name}: {split} has no labelled rows; name a split "
                               f"with labels")
         frames[split] = _columns(name, entry, raw, split)
+    kind = task(name, entry).kind
+    if kind == QA:
+        return TaskData(frames["train"], QA_LABELS, fixed_test=frames.get("test"))
     found = sorted(set().union(*(set(f["label"]) for f in frames.values())))
     if len(found) < 2:
-        raise SourceError(f"catalog.tasks.{name}: the label column {entry['label']!r} has one "
-                          f"class ({found[0]!r}); a classifier needs two or more")
+        raise SourceError(f"catalog.tasks.{name}: the label column {_label_column(entry)!r} has "
+                          f"one class ({found[0]!r}); a classifier needs two or more")
     values = list(range(len(declared))) if declared else found
     number = {value: index for index, value in enumerate(values)}
     frames = {split: f.assign(label=f["label"].map(number)) for split, f in frames.items()}
-    return TaskData(frames["train"], declared or [str(v) for v in values],
-                    fixed_test=frames.get("test"))
+    names = declared or [str(v) for v in values]
+    if kind == IMAGE:
+        return _image_task(name, entry, frames, names)
+    return TaskData(frames["train"], names, fixed_test=frames.get("test"))
 
 
-def check(params: dict) -> None:
-    """Every catalog entry the profile uses is here and usable, and the data section can split
-    each task: one ParamsError line naming the entry and the fix, before any job runs."""
-    from ..data.splitting import make_splits
+def _image_task(name: str, entry: dict, frames: dict[str, pd.DataFrame],
+                names: list[str]) -> ImageData:
+    """Decoded images: every split at one size (the entry's `side`, else the first image's)."""
+    import numpy as np
 
-    for name in params["sources"]["models"]:
-        if name in user_models(params):
-            _check_model(name, user_models(params)[name])
-    for name in params["llm"]["models"]:
-        if name in user_models(params):
-            _check_model(name, user_models(params)[name], causal_lm=True)
-    for name in params["sources"]["tasks"]:
-        if name not in user_tasks(params):
-            continue
-        try:
-            task = load_task(name, user_tasks(params)[name])
-            make_splits(task, params["data"], params["data"]["seed"], f"catalog.tasks.{name}")
-        except (SourceError, ValueError) as exc:
-            raise ParamsError(str(exc)) from exc
+    arrays = {}
+    side = entry.get("side")
+    for split, frame in frames.items():
+        images = decode_images([cell.get("bytes") or cell["path"] for cell in frame["image"]],
+                               f"catalog.tasks.{name}: {split}", side)
+        side = images.shape[-1]
+        arrays[split] = (images, frame["label"].to_numpy(dtype=np.int64))
+    return ImageData(*arrays["train"], names, fixed_test=arrays.get("test"))
 
 
 def available(params: dict) -> list[dict]:
@@ -242,7 +220,7 @@ def available(params: dict) -> list[dict]:
     for name, entry in user_tasks(params).items():
         if "hub" in entry:
             try:
-                here = bool(_hub_snapshot(name, entry["hub"]))
+                here = bool(hub_snapshot(f"catalog.tasks.{name}", entry["hub"]))
             except SourceError:
                 here = False
             where, fix = entry["hub"], f"hf download --repo-type dataset {entry['hub']}"

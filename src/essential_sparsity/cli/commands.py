@@ -17,7 +17,15 @@ from typing import NamedTuple
 
 from ..catalog.sources import SourceError
 from ..config.levels import pretrain_run_settings, vision_pretrain_settings
-from ..config.params import ParamsError, encode_settings, finetune_settings, load_params
+from ..config.params import (
+    ParamsError,
+    corpus_settings,
+    encode_settings,
+    finetune_settings,
+    load_params,
+    pretrain_data_settings,
+    split_settings,
+)
 from ..records.io import ArtefactError, write_csv
 
 EXPECTED = (ParamsError, SourceError, ArtefactError)
@@ -63,8 +71,8 @@ def _json_or_text(value: str):
 
 
 def _check(args: argparse.Namespace, params: dict) -> Outcome:
-    from ..catalog.entries import check
-    check(params)
+    from ..catalog.check import check_catalog
+    check_catalog(params)
     print(json.dumps(params, indent=2))
     return DONE
 
@@ -83,7 +91,7 @@ def _sources(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _split(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.split import split_task
-    split_task(params, args.task, args.out_dir)
+    split_task(args.settings, args.task, args.out_dir)
     return DONE
 
 
@@ -124,7 +132,7 @@ def _finetune(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _pretrain_data(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.pretrain import build_data
-    print(json.dumps(build_data(params, args.out_dir)))
+    print(json.dumps(build_data(args.settings, args.out_dir)))
     return DONE
 
 
@@ -172,7 +180,7 @@ def _vision_tables(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _corpus(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.llm import build_corpus
-    print(json.dumps(build_corpus(params, args.out_dir)))
+    print(json.dumps(build_corpus(args.settings, args.out_dir)))
     return DONE
 
 
@@ -294,7 +302,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "sources": Subcommand("list models and tasks and whether they are installed", [],
                           _sources),
     "split": Subcommand("write a task's train/validation/test splits", [TASK, OUT_DIR], _split,
-                        tensor=True),
+                        tensor=True,
+                        settings=lambda params, args: split_settings(params, args.task)),
     "prune": Subcommand("one-shot magnitude pruning of a pre-trained model",
                         [MODEL, _required("--method"), _required("--sparsity", type=float),
                          MASK_OUT, LOCATION], _prune, tensor=True),
@@ -322,7 +331,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                                                                            args.model)),
     "pretrain-data": Subcommand("corpus, WordPiece vocabulary and packed sequences for "
                                 "pre-training from scratch", [OUT_DIR], _pretrain_data,
-                                tensor=True),
+                                tensor=True,
+                                settings=lambda params, args: pretrain_data_settings(params)),
     "pretrain": Subcommand("masked-LM pre-training of one data fraction's BERT",
                            [_required("--model", help="scratch-<percent of the corpus>"),
                             DATA_DIR, _required("--out-dir", help="checkpoints out-dir/step-K")],
@@ -351,7 +361,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                                                "drop-vs-sparsity", "essential-sparsity")],
                                 _vision_tables, tensor=True),
     "corpus": Subcommand("plain text for causal LMs: train, held-out, questions", [OUT_DIR],
-                         _corpus, tensor=True),
+                         _corpus, tensor=True,
+                         settings=lambda params, args: corpus_settings(params)),
     "convert-lm": Subcommand("dequantize a packaged GGUF causal LM once", [MODEL, OUT_DIR],
                              _convert_lm, tensor=True),
     "llm-prune": Subcommand("one-shot prune a causal LM and evaluate it zero-shot",

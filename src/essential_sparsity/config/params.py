@@ -448,7 +448,7 @@ def finetune_settings(params: dict, task: str, model: str | None = None) -> dict
 
     settings = {k: v for k, v in params["finetune"].items()
                 if k not in ("per_task", "seeds", "repeats")}
-    kind = tasks.task(task).kind
+    kind = tasks.task_of(params, task).kind
     if kind == tasks.IMAGE:
         settings.update(params["vision"]["finetune"])
     if kind == tasks.ARITHMETIC:
@@ -457,6 +457,43 @@ def finetune_settings(params: dict, task: str, model: str | None = None) -> dict
     if model in pretrain_models(params):
         settings.update(params["pretrain"]["finetune"])
     return settings
+
+
+def split_settings(params: dict, task: str) -> dict[str, Any]:
+    """What a task's splits depend on: the data section, and a catalog task's entry or an
+    arithmetic task's generated-problem settings."""
+    from ..catalog import tasks
+
+    settings = {"data": params["data"]}
+    entry = params["catalog"]["tasks"].get(task)
+    if entry is not None:
+        settings["entry"] = entry
+    elif tasks.task(task).kind == tasks.ARITHMETIC:
+        settings["generated"] = params["arithmetic"]["generated"]
+    return settings
+
+
+def _own_corpora(params: dict, names: list[str]) -> dict[str, dict]:
+    """The catalog entries among the corpora `names`, which the job reading them tracks."""
+    own = params["catalog"].get("corpora", {})
+    return {name: own[name] for name in names if name in own}
+
+
+def corpus_settings(params: dict) -> dict[str, Any]:
+    """What the causal LMs' text depends on: the corpus section and its catalog corpora."""
+    return {"corpus": params["corpus"],
+            "corpora": _own_corpora(params, params["corpus"]["sources"])}
+
+
+PRETRAIN_DATA = ("corpus", "min_chars", "heldout_fraction", "seed", "vocab_size", "max_length",
+                 "sequences", "heldout_sequences")
+
+
+def pretrain_data_settings(params: dict) -> dict[str, Any]:
+    """What the pre-training data depend on: pretrain's text and packing settings (none of the
+    runs' own) and its catalog corpora."""
+    return {"pretrain": {k: v for k, v in params["pretrain"].items() if k in PRETRAIN_DATA},
+            "corpora": _own_corpora(params, params["pretrain"]["corpus"])}
 
 
 def encode_settings(params: dict, task: str, model: str) -> dict[str, Any]:

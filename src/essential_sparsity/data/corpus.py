@@ -1,5 +1,6 @@
-"""Plain text for language models: the Shakespeare plays and WordNet's glosses, offline, and
-BookCorpus from the Hugging Face hub for the paper profile.
+"""Plain text for language models: the Shakespeare plays and WordNet's glosses, offline,
+BookCorpus from the Hugging Face hub for the paper profile, and a researcher's own text
+(`catalog.corpora`).
 
 Causal LMs are pruned with calibration text and evaluated on held-out text and a zero-shot
 multiple-choice task, none of which may come from a hub in the default profile. Its two sources
@@ -16,10 +17,10 @@ import re
 from pathlib import Path
 
 from ..catalog.sources import SourceError, package_dir
+from .readers import CORPUS_FORMATS, read_entry, require_columns
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 WORDNET_POS = ("noun", "verb", "adj", "adv")
-CORPORA = ("shakespeare", "wordnet", "bookcorpus")
 BOOKCORPUS_REPO = "bookcorpus/bookcorpus"
 BOOKCORPUS_REVISION = "refs/convert/parquet"  # the hub's parquet conversion of the dataset
 
@@ -110,13 +111,28 @@ def bookcorpus_documents() -> list[str]:
     return [sentence for sentence in sentences if sentence]
 
 
-def corpus_documents(names: list[str], min_chars: int) -> list[str]:
-    """The documents of the named corpora, shorter ones and exact duplicates dropped, in order."""
+def entry_documents(name: str, entry: dict) -> list[str]:
+    """The documents of a corpus entry of params.yaml's catalog, in file order, white space
+    collapsed: the rows of its `text` column, or a plain-text file's paragraphs."""
+    where = f"catalog.corpora.{name}"
+    raw, _ = read_entry(where, entry, "train", None, CORPUS_FORMATS)
+    column = entry.get("text", "text")
+    require_columns(where, raw, "train", {"text": column})
+    documents = (" ".join(str(text).split()) for text in raw[column].dropna())
+    return [document for document in documents if document]
+
+
+def corpus_documents(names: list[str], min_chars: int,
+                     catalog: dict[str, dict] | None = None) -> list[str]:
+    """The documents of the named corpora (built in, or entries of params.yaml's
+    `catalog.corpora`), shorter ones and exact duplicates dropped, in order."""
     loaders = {"shakespeare": shakespeare_documents, "wordnet": wordnet_documents,
                "bookcorpus": bookcorpus_documents}
+    for name, entry in (catalog or {}).items():
+        loaders[name] = lambda name=name, entry=entry: entry_documents(name, entry)
     unknown = [name for name in names if name not in loaders]
     if unknown:
-        raise SourceError(f"corpus {unknown[0]!r} is unknown (known: {', '.join(CORPORA)})")
+        raise SourceError(f"corpus {unknown[0]!r} is unknown (known: {', '.join(loaders)})")
     seen: set[str] = set()
     documents = []
     for name in names:

@@ -8,12 +8,10 @@ decoded once to uint8 RGB, channels first (Tiny-ImageNet holds some greyscale JP
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from ..catalog.sources import SourceError, hub_dataset_file
-from .images import ImageData
+from .images import ImageData, decode_images
 
 CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                   "truck"]
@@ -82,21 +80,6 @@ HUB_IMAGE_TASKS: dict[str, dict] = {
 }
 
 
-def _decode(blobs: list[bytes], side: int, what: str) -> np.ndarray:
-    """Encoded images -> uint8 [n, 3, side, side]; a task of mixed sizes is not the hub's file."""
-    from PIL import Image
-    from tqdm.auto import tqdm
-
-    out = np.empty((len(blobs), 3, side, side), dtype=np.uint8)
-    for i, blob in enumerate(tqdm(blobs, desc=f"decode {what}", unit="img", mininterval=2)):
-        with Image.open(io.BytesIO(blob)) as image:
-            if image.size != (side, side):
-                raise SourceError(f"{what}: image {i} is {image.size[0]}x{image.size[1]}, not "
-                                  f"{side}x{side}; the cached file is not the expected one")
-            out[i] = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
-    return out
-
-
 def _split(task: str, which: str) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.parquet as pq
 
@@ -108,7 +91,12 @@ def _split(task: str, which: str) -> tuple[np.ndarray, np.ndarray]:
     if labels.size and not 0 <= labels.min() <= labels.max() < len(entry["names"]):
         raise SourceError(f"{what}: labels outside 0..{len(entry['names']) - 1}")
     blobs = table.column(entry["image"]).combine_chunks().field("bytes").to_pylist()
-    return _decode(blobs, entry["side"], what), labels
+    images = decode_images(blobs, what, fix="the cached file is not the expected one")
+    if len(images) and images.shape[-2:] != (entry["side"], entry["side"]):
+        raise SourceError(f"{what}: an image is {images.shape[-1]}x{images.shape[-2]}, not "
+                          f"{entry['side']}x{entry['side']}; the cached file is not the expected "
+                          f"one")
+    return images, labels
 
 
 def load_hub_task(name: str) -> ImageData:

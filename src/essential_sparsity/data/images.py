@@ -100,6 +100,37 @@ def load_image_task(name: str) -> ImageData:
 
 
 
+def decode_images(encoded: list[bytes | str], what: str, side: int | None = None,
+                  fix: str = "set side to resize every image to one size") -> np.ndarray:
+    """Encoded images (bytes, or the path of a file) -> uint8 RGB [n, 3, h, w]. With `side`,
+    each is resized to side x side (bilinear); without, each must have the first one's size,
+    and `fix` says what to do when one does not."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    out = None
+    for i, item in enumerate(tqdm(encoded, desc=f"decode {what}", unit="img", mininterval=2)):
+        which = item if isinstance(item, str) else f"image {i}"
+        try:
+            with Image.open(io.BytesIO(item) if isinstance(item, bytes) else item) as image:
+                rgb = image.convert("RGB")
+        except OSError as exc:  # PIL's UnidentifiedImageError among them
+            raise SourceError(f"{what}: {which} cannot be read as an image ({exc}); replace or "
+                              f"remove it") from exc
+        if side is not None and rgb.size != (side, side):
+            rgb = rgb.resize((side, side), Image.Resampling.BILINEAR)
+        if out is None:
+            out = np.empty((len(encoded), 3, rgb.size[1], rgb.size[0]), dtype=np.uint8)
+        if rgb.size != (out.shape[3], out.shape[2]):
+            raise SourceError(f"{what}: {which} is {rgb.size[0]}x{rgb.size[1]}, not "
+                              f"{out.shape[3]}x{out.shape[2]}; {fix}")
+        out[i] = np.asarray(rgb).transpose(2, 0, 1)
+    return out if out is not None else np.empty((0, 3, side or 0, side or 0), dtype=np.uint8)
+
+
 def pixel_values(images: torch.Tensor, size: int, channels: int, mean: list[float],
                  std: list[float]) -> torch.Tensor:
     """uint8 [n, c, h, w] -> the model's float input: resized (bilinear) to size x size, grey

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog.sources import TaskData
+from ..catalog.tasks import Task, task
 from ..records.io import (
     ArtefactError,
     atomic_path,
@@ -191,6 +192,12 @@ def read_split(data_dir: str | Path, split: str) -> pd.DataFrame:
 
 def label_names(data_dir: str | Path) -> list[str]:
     return read_json(Path(data_dir) / "meta.json")["label_names"]
+
+
+def stored_task(data_dir: str | Path, name: str) -> Task:
+    """The task `name` whose splits a directory holds, with its kind: a catalog task's from the
+    entry it was split from (recorded in meta.json), so the runs that read it need no params."""
+    return task(name, read_json(Path(data_dir) / "meta.json").get("entry"))
 
 
 def split_tensors(tensors: dict[str, torch.Tensor], split: str) -> dict[str, torch.Tensor]:

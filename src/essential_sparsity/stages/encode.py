@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..catalog import sources, tasks
+from ..catalog import sources
 from ..data import splitting
 from ..records.io import write_tensors
 from ..training import finetune, heads
@@ -19,7 +19,7 @@ def encode_task(settings: dict, model: str, task: str, data_dir: str | Path,
     which the runs check against their own settings (`settings`: `encode_settings`)."""
     max_length = settings["max_length"]
     tokenizer = sources.load_tokenizer(model, location)
-    encode = heads.head(tasks.task(task)).encode
+    encode = heads.head(splitting.stored_task(data_dir, task)).encode
     tensors = {f"{split}/{name}": tensor for split in splitting.SPLITS
                for name, tensor in encode(tokenizer, splitting.read_split(data_dir, split),
                                           max_length).items()}

@@ -30,7 +30,7 @@ def finetune_run(settings: dict, device: str, model: str, task: str, mask_path: 
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
     labels = splitting.label_names(data_dir)
-    entry = tasks.task(task)
+    entry = splitting.stored_task(data_dir, task)
     head = heads.head(entry)
     examples, prepare = _task_inputs(model, entry, head, data_dir, settings, location,
                                      encoded_path)

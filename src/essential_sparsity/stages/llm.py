@@ -45,18 +45,21 @@ def _read_jsonl(path: Path) -> list:
         raise ArtefactError(f"{path}: corrupt ({exc}); delete it and rebuild") from exc
 
 
-def build_corpus(params: dict, out_dir: str | Path) -> dict:
-    """Train and held-out documents, and the multiple-choice questions, under out_dir."""
-    settings = params["corpus"]
+def build_corpus(settings: dict, out_dir: str | Path) -> dict:
+    """Train and held-out documents, and the multiple-choice questions, under out_dir, with the
+    rule's `settings` (`corpus_settings`)."""
+    section, own = settings["corpus"], settings["corpora"]
     out_dir = Path(out_dir)
-    documents = corpus.corpus_documents(settings["sources"], settings["min_chars"])
-    split = corpus.split_documents(documents, settings["heldout_fraction"], settings["seed"])
-    questions = corpus.definition_questions(corpus.wordnet_definitions(), settings["questions"],
-                                            settings["choices"], settings["seed"])
+    documents = corpus.corpus_documents(section["sources"], section["min_chars"], own)
+    split = corpus.split_documents(documents, section["heldout_fraction"], section["seed"])
+    questions = corpus.definition_questions(corpus.wordnet_definitions(), section["questions"],
+                                            section["choices"], section["seed"])
     for name, rows in (*split.items(), ("definitions", questions)):
         _write_jsonl(out_dir / f"{name}.jsonl", rows)
-    meta = {"settings": settings, "documents": {k: len(v) for k, v in split.items()},
+    meta = {"settings": section, "documents": {k: len(v) for k, v in split.items()},
             "questions": len(questions)}
+    if own:  # the entries a catalog corpus was read from
+        meta["corpora"] = own
     write_json(out_dir / "meta.json", meta)
     return meta
 

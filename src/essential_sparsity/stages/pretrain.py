@@ -25,11 +25,12 @@ from ..training.device import job_device
 SEQUENCES = "sequences.safetensors"
 
 
-def build_data(params: dict, out_dir: str | Path) -> dict:
+def build_data(settings: dict, out_dir: str | Path) -> dict:
     """Clean and split the corpus, learn the vocabulary on all training text, pack sequences:
-    the training set (the 100% subset) and the held-out set the loss curves are measured on."""
-    s = params["pretrain"]
-    documents = corpus_documents(s["corpus"], s["min_chars"])
+    the training set (the 100% subset) and the held-out set the loss curves are measured on.
+    `settings`: the rule's (`pretrain_data_settings`)."""
+    s = settings["pretrain"]
+    documents = corpus_documents(s["corpus"], s["min_chars"], settings["corpora"])
     split = split_documents(documents, s["heldout_fraction"], s["seed"])
     tokenizer = pretrain.train_tokenizer(split["train"], s["vocab_size"], s["max_length"])
     train = pretrain.pack_sequences(tokenizer, split["train"], s["max_length"], s["sequences"])
