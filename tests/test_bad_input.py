@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from essential_sparsity.catalog.sources import SourceError, load_causal_lm, load_encoder
 from essential_sparsity.cli.commands import main
+from essential_sparsity.config.levels import lth_round_settings
 from essential_sparsity.config.params import TASK_EXAMPLES, load_params
 from essential_sparsity.pruning import masks
 from essential_sparsity.records import provenance
@@ -332,8 +333,8 @@ def updated(**changes: object) -> Callable[[dict], dict]:
 def lth_round(root: Path, checkpoint: Path) -> None:
     """The job that reads a fine-tuned checkpoint's config: the next LTH round."""
     params = load_params(root / "params.yaml", "smoke")
-    lth.lth_round(params, "tiny", "task", 1, checkpoint, root / MASK.replace("0.5", "0"),
-                  root / "round-1.safetensors")
+    lth.lth_round(lth_round_settings(params, 1), "tiny", "task", 1, checkpoint,
+                  root / MASK.replace("0.5", "0"), root / "round-1.safetensors")
 
 
 @dataclass(frozen=True)

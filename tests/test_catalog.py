@@ -260,12 +260,16 @@ def test_names_are_checked_when_params_load(tmp_path, section, names, line):
 
 def test_sources_lists_the_catalog_and_what_is_missing(tmp_path, encoder_dir):
     section = {"models": {"my-encoder": {"path": str(encoder_dir)}},
-               **bad_task(tmp_path, files={"train": str(tmp_path / "gone.csv")})}
+               **bad_task(tmp_path, files={"train": str(tmp_path / "gone.csv")}),
+               "corpora": {"notes": {"files": {"train": str(notes(tmp_path))}}}}
+    section["tasks"]["shades"] = {"kind": "image", "files": {"train": str(tmp_path)}}
     path = write_params(tmp_path, section)
     listed = sh("essential-sparsity", "--params", str(path), "sources", cwd=tmp_path).stdout
     assert re.search(rf"model +my-encoder +catalog {encoder_dir} +installed", listed), listed
     assert re.search(r"task +reviews +catalog .*gone\.csv +MISSING: fix catalog\.tasks\.reviews"
                      r"\.files", listed), listed
+    assert re.search(rf"task +shades +catalog {tmp_path} +installed", listed), listed
+    assert re.search(r"corpus +notes +catalog .*notes\.txt +installed", listed), listed
 
 
 def test_the_cli_and_snakemake_stop_on_a_bad_entry_before_any_job(tmp_path):

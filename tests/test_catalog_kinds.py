@@ -12,14 +12,17 @@ import numpy as np
 import pytest
 import yaml
 from catalog_data import QA_ENTRY, image_folder, notes, questions
+from hub_fixtures import write_image_snapshot
 from smoke import csv_dicts, set_profile, sh, smoke_repo
 from test_catalog import reviews, task_file, write_params
+from test_sources import use_cache
 
 from essential_sparsity.catalog import entries
 from essential_sparsity.catalog.check import check_catalog
 from essential_sparsity.catalog.sources import SourceError
 from essential_sparsity.config.params import ParamsError, load_params
 from essential_sparsity.data.corpus import entry_documents
+from essential_sparsity.data.image_hub import load_hub_task
 from essential_sparsity.data.images import ImageData
 
 
@@ -87,6 +90,23 @@ def test_a_corpus_neither_built_in_nor_in_the_catalog_is_named(tmp_path):
                                           r"built in \(shakespeare, wordnet, bookcorpus\) nor an "
                                           r"entry of catalog\.corpora"):
         load_params(path)
+
+
+def test_an_image_entry_reads_a_hub_data_set_from_the_offline_cache(tmp_path, monkeypatch):
+    """CIFAR-10's layout (parquet files of {bytes, path} images) named as a catalog entry, its
+    official test split kept; the decoded images are those the built-in reader decodes."""
+    cache = tmp_path / "hub"
+    write_image_snapshot(cache, tmp_path / "staging", "cifar10")
+    use_cache(monkeypatch, cache)
+    entry = {"kind": "image", "hub": "uoft-cs/cifar10", "data_dir": "plain_text", "image": "img",
+             "test_split": "test"}
+    task = entries.load_task("my-cifar", entry)
+    builtin = load_hub_task("cifar10")
+    assert task.images.shape == builtin.images.shape == (30, 3, 32, 32)
+    assert np.array_equal(task.images, builtin.images)
+    assert np.array_equal(task.fixed_test[0], builtin.fixed_test[0])
+    assert task.label_names == [str(v) for v in sorted(set(builtin.labels.tolist()) |
+                                                       set(builtin.fixed_test[1].tolist()))]
 
 
 BAD = {

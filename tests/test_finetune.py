@@ -13,7 +13,13 @@ from conftest import tiny_bert_config
 from essential_sparsity.catalog import sources
 from essential_sparsity.cli.commands import main
 from essential_sparsity.cli.worker import WORKER
-from essential_sparsity.config.params import encode_settings, finetune_settings, load_params
+from essential_sparsity.config.levels import lth_round_settings
+from essential_sparsity.config.params import (
+    encode_settings,
+    finetune_settings,
+    load_params,
+    prune_settings,
+)
 from essential_sparsity.data import splitting
 from essential_sparsity.pruning import masks
 from essential_sparsity.pruning.scope import COMPONENTS, scope_weights
@@ -218,7 +224,7 @@ def e2e(tmp_path_factory):
     deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     tmp = tmp_path_factory.mktemp("e2e")
     params = tiny_task(tmp / "data")
-    report = prune(params, "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
+    report = prune(prune_settings(params), "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
     encode_task(encode_settings(params, "tiny", "minilm-l6"), "minilm-l6", "tiny", tmp / "data",
                 tmp / "tiny.safetensors")
     runs = []
@@ -315,7 +321,7 @@ def lth(e2e):
     tmp, params = e2e["dir"] / "lth", lth_params()
     params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
                               per_task={})
-    prune(params, "minilm-l6", "omp-global", 0.0, tmp / "dense.safetensors")
+    prune(prune_settings(params), "minilm-l6", "omp-global", 0.0, tmp / "dense.safetensors")
     starts, previous, rounds = [], tmp / "dense.safetensors", []
     real_train = finetune.train
 
@@ -331,8 +337,8 @@ def lth(e2e):
                          e2e["dir"] / "data", run / "metrics.json", run / "model.safetensors",
                          encoded_path=e2e["dir"] / "tiny.safetensors")
             out = tmp / f"round-{round_}.safetensors"
-            report = lth_round(params, "minilm-l6", "tiny", round_,
-                                      run / "model.safetensors", previous, out)
+            report = lth_round(lth_round_settings(params, round_), "minilm-l6", "tiny", round_,
+                               run / "model.safetensors", previous, out)
             rounds.append((report, masks.load_mask(out), read_tensors(run / "model.safetensors")))
             previous = out
         finetune_run(*handed(params, "minilm-l6"), "minilm-l6", "tiny", previous, 0,
@@ -375,8 +381,8 @@ def test_lth_round_rejects_a_checkpoint_not_trained_under_the_mask(lth, e2e, tmp
     params = lth_params()
     dense_run = e2e["dir"] / "lth" / "run-0" / "model.safetensors"
     with pytest.raises(ArtefactError, match="not zero"):
-        lth_round(params, "minilm-l6", "tiny", 2, dense_run,
-                         e2e["dir"] / "lth" / "round-1.safetensors", tmp_path / "x.safetensors")
+        lth_round(lth_round_settings(params, 2), "minilm-l6", "tiny", 2, dense_run,
+                  e2e["dir"] / "lth" / "round-1.safetensors", tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
 
 
@@ -424,7 +430,8 @@ def test_a_gpt2_classifier_is_pruned_fine_tuned_and_rewound_like_any_model(tmp_p
     where = str(tiny_gpt2_dir(tmp_path / "gpt2"))
     assert load_tokenizer("tiny-gpt2", where).pad_token == "<|endoftext|>"
     params = tiny_task(tmp_path / "data")
-    report = prune(params, "tiny-gpt2", "omp-global", 0.5, tmp_path / "mask.safetensors", where)
+    report = prune(prune_settings(params), "tiny-gpt2", "omp-global", 0.5,
+                   tmp_path / "mask.safetensors", where)
     assert {m["component"] for m in report["matrices"]} == set(COMPONENTS)
     encode_task(encode_settings(params, "tiny", "tiny-gpt2"), "tiny-gpt2", "tiny",
                 tmp_path / "data", tmp_path / "ids.safetensors", where)
@@ -436,7 +443,7 @@ def test_a_gpt2_classifier_is_pruned_fine_tuned_and_rewound_like_any_model(tmp_p
                           predictions_path=run / "predictions.csv")
     assert record["test_examples"] == 8 and record["scope_sparsity"] == pytest.approx(0.5, abs=0.01)
     assert checkpoint_problems(run / "model.safetensors", tmp_path / "mask.safetensors") == []
-    lth_round(params, "tiny-gpt2", "tiny", 1, run / "model.safetensors",
+    lth_round(lth_round_settings(params, 1), "tiny-gpt2", "tiny", 1, run / "model.safetensors",
               tmp_path / "mask.safetensors", tmp_path / "round1.safetensors")
     assert masks.load_mask(tmp_path / "round1.safetensors").keys() == \
         masks.load_mask(tmp_path / "mask.safetensors").keys()

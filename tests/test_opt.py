@@ -11,7 +11,7 @@ from test_finetune import ROOT, SETTINGS, global_mask
 from test_sources import use_cache
 
 from essential_sparsity.catalog import sources
-from essential_sparsity.config.params import load_params
+from essential_sparsity.config.params import load_params, prune_settings
 from essential_sparsity.pruning import masks
 from essential_sparsity.pruning.scope import COMPONENTS, classify, scope_weights
 from essential_sparsity.stages.prune import prune
@@ -127,9 +127,10 @@ def test_hub_loaders_read_opt_from_the_cache(hub):
 
 def test_prune_stage_masks_the_hub_opt(hub, tmp_path):
     params = load_params(ROOT / "params.yaml", "paper")
-    report = prune(params, "opt-125m", "omp-global", 0.5, tmp_path / "m.safetensors")
+    report = prune(prune_settings(params), "opt-125m", "omp-global", 0.5,
+                   tmp_path / "m.safetensors")
     assert report["model_type"] == "opt" and report["source"] == OPT_REPO
     assert len(report["matrices"]) == 6 * 2
     assert report["pruned"] == masks.n_pruned(0.5, report["weights"])
-    nm = prune(params, "opt-125m", "nm-2-4", 0.5, tmp_path / "nm.safetensors")
+    nm = prune(prune_settings(params), "opt-125m", "nm-2-4", 0.5, tmp_path / "nm.safetensors")
     assert nm["sparsity"] == pytest.approx(0.5)

@@ -26,6 +26,7 @@ from essential_sparsity.config.params import (
     encode_settings,
     finetune_settings,
     load_params,
+    prune_settings,
     split_settings,
 )
 from essential_sparsity.data import splitting
@@ -230,7 +231,7 @@ def qa_runs(squad_cache, tmp_path_factory):
         runs = {}
         for model in ("opt-125m", "minilm-l6"):
             run = tmp / model
-            prune(params, model, "omp-global", 0.5, run / "mask.safetensors")
+            prune(prune_settings(params), model, "omp-global", 0.5, run / "mask.safetensors")
             encode_task(encode_settings(params, "squad", model), model, "squad", tmp / "data",
                         run / "squad.safetensors")
             record = finetune_run(finetune_settings(params, "squad", model),

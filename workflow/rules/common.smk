@@ -24,6 +24,7 @@ from essential_sparsity.config.levels import (
     finetune_levels,
     llm_levels,
     lth_levels,
+    lth_round_settings,
     pretrain_levels,
     pretrain_models,
     pretrain_run_settings,
@@ -40,6 +41,7 @@ from essential_sparsity.config.params import (
     format_sparsity,
     load_params,
     pretrain_data_settings,
+    prune_settings,
     split_settings,
 )
 

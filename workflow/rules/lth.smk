@@ -14,7 +14,7 @@ rule lth_round:
         code=code("stages.lth"),
     params:
         cli=job_cli,
-        rate=config["lth"]["rate"],
+        settings=lambda wildcards: handed(lth_round_settings(config, int(wildcards.round))),
     priority: lth_chain_priority
     conda:
         ENV
@@ -25,7 +25,7 @@ rule lth_round:
     resources:
         **job_resources("model"),
     shell:
-        "{params.cli} lth --model {wildcards.model} --task {wildcards.task}"
+        "{params.cli} {params.settings} lth --model {wildcards.model} --task {wildcards.task}"
         " --round {wildcards.round} --checkpoint {input.checkpoint} --previous {input.previous}"
         " --out {output.mask} > {log} 2>&1"
 

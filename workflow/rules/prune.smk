@@ -18,8 +18,7 @@ rule prune:
     params:
         cli=job_cli,
         location=model_location,
-        scope=config["prune"]["scope"],
-        random_seed=config["prune"]["random_seed"],
+        settings=handed(prune_settings(config)),
     conda:
         ENV
     log:
@@ -29,7 +28,7 @@ rule prune:
     resources:
         **job_resources("model"),
     shell:
-        "{params.cli} prune --model {wildcards.model} --method {wildcards.method}"
+        "{params.cli} {params.settings} prune --model {wildcards.model} --method {wildcards.method}"
         " --sparsity {wildcards.sparsity} --out {output.mask} {params.location} > {log} 2>&1"
 
 

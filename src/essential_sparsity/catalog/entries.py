@@ -217,16 +217,18 @@ def available(params: dict) -> list[dict]:
         fix = f"hf download {entry['hub']}" if "hub" in entry else f"fix catalog.models.{name}"
         rows.append({"kind": "model", "name": name, "source": f"catalog {model_location(entry)}",
                      "installed": bool(path and path.is_file()), "fix": fix})
-    for name, entry in user_tasks(params).items():
-        if "hub" in entry:
-            try:
-                here = bool(hub_snapshot(f"catalog.tasks.{name}", entry["hub"]))
-            except SourceError:
-                here = False
-            where, fix = entry["hub"], f"hf download --repo-type dataset {entry['hub']}"
-        else:
-            where, fix = entry["files"]["train"], f"fix catalog.tasks.{name}.files"
-            here = Path(where).is_file()
-        rows.append({"kind": "task", "name": name, "source": f"catalog {where}", "installed": here,
-                     "fix": fix})
+    for kind, section, named in (("task", "tasks", user_tasks(params)),
+                                 ("corpus", "corpora", user_corpora(params))):
+        for name, entry in named.items():
+            if "hub" in entry:
+                try:
+                    here = bool(hub_snapshot(f"catalog.{section}.{name}", entry["hub"]))
+                except SourceError:
+                    here = False
+                where, fix = entry["hub"], f"hf download --repo-type dataset {entry['hub']}"
+            else:  # a file, or a task's image folder
+                where, fix = entry["files"]["train"], f"fix catalog.{section}.{name}.files"
+                here = Path(where).exists()
+            rows.append({"kind": kind, "name": name, "source": f"catalog {where}",
+                         "installed": here, "fix": fix})
     return rows

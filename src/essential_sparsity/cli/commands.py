@@ -16,7 +16,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..catalog.sources import SourceError
-from ..config.levels import pretrain_run_settings, vision_pretrain_settings
+from ..config.levels import (
+    lth_round_settings,
+    pretrain_run_settings,
+    vision_pretrain_settings,
+)
 from ..config.params import (
     ParamsError,
     corpus_settings,
@@ -24,6 +28,7 @@ from ..config.params import (
     finetune_settings,
     load_params,
     pretrain_data_settings,
+    prune_settings,
     split_settings,
 )
 from ..records.io import ArtefactError, write_csv
@@ -97,7 +102,8 @@ def _split(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _prune(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.prune import prune
-    report = prune(params, args.model, args.method, args.sparsity, args.out, args.location)
+    report = prune(args.settings, args.model, args.method, args.sparsity, args.out,
+                   args.location)
     print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
           f"({report['sparsity']:.4f})")
     return DONE
@@ -105,8 +111,8 @@ def _prune(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _lth(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.lth import lth_round
-    report = lth_round(params, args.model, args.task, args.round, args.checkpoint, args.previous,
-                       args.out)
+    report = lth_round(args.settings, args.model, args.task, args.round, args.checkpoint,
+                       args.previous, args.out)
     print(f"{args.out}: round {args.round}, pruned {report['pruned']} of "
           f"{report['weights']} ({report['sparsity']:.4f})")
     return DONE
@@ -306,12 +312,14 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                         settings=lambda params, args: split_settings(params, args.task)),
     "prune": Subcommand("one-shot magnitude pruning of a pre-trained model",
                         [MODEL, _required("--method"), _required("--sparsity", type=float),
-                         MASK_OUT, LOCATION], _prune, tensor=True),
+                         MASK_OUT, LOCATION], _prune, tensor=True,
+                        settings=lambda params, args: prune_settings(params)),
     "lth": Subcommand("one lottery-ticket round: prune a fine-tuned run further",
                       [MODEL, TASK, _required("--round", type=int),
                        _required("--checkpoint", help="the previous round's fine-tuned weights"),
                        _required("--previous", help="the previous round's mask"), MASK_OUT],
-                      _lth, tensor=True),
+                      _lth, tensor=True,
+                      settings=lambda params, args: lth_round_settings(params, args.round)),
     "encode": Subcommand("a text task's splits as one model's token ids, shared by every "
                          "fine-tuning run of the pair",
                          [MODEL, TASK, DATA_DIR,

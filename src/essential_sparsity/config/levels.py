@@ -55,6 +55,13 @@ def lth_levels(params: dict) -> list[float]:
     return lth_sparsities(params["lth"]["rate"], max(params["prune"]["sparsities"]))
 
 
+def lth_round_settings(params: dict, round_: int) -> dict:
+    """What one LTH round's mask depends on besides its inputs: the round's sparsity, the rate
+    and the scope, and the seed of the runs it prunes (recorded with the mask)."""
+    return {"sparsity": lth_levels(params)[round_ - 1], "rate": params["lth"]["rate"],
+            "scope": params["prune"]["scope"], "seed": params["finetune"]["seeds"][0]}
+
+
 def finetune_levels(params: dict) -> list[tuple[str, str]]:
     """(method, sparsity as spelled in paths) of every fine-tuning run of one model and task."""
     grid = params["prune"]["sparsities"]

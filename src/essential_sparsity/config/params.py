@@ -459,6 +459,12 @@ def finetune_settings(params: dict, task: str, model: str | None = None) -> dict
     return settings
 
 
+def prune_settings(params: dict) -> dict[str, Any]:
+    """What a one-shot mask depends on besides its model, method and sparsity: the scope, and
+    the seed of random pruning."""
+    return {"scope": params["prune"]["scope"], "random_seed": params["prune"]["random_seed"]}
+
+
 def split_settings(params: dict, task: str) -> dict[str, Any]:
     """What a task's splits depend on: the data section, and a catalog task's entry or an
     arithmetic task's generated-problem settings."""

@@ -9,12 +9,13 @@ from ..pruning import masks
 from ..records.io import ArtefactError, read_json, read_metadata_json, read_tensors
 
 
-def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str | Path,
+def lth_round(settings: dict, model: str, task: str, round_: int, checkpoint: str | Path,
               previous: str | Path, out_path: str | Path) -> dict:
     """One LTH round: prune the fine-tuned weights of the previous round's run to this round's
-    sparsity, inside the previous round's mask (round 1: the dense run and its all-kept mask).
-    The next fine-tuning starts from the pre-trained weights under this mask: that is the rewind."""
-    sparsity = levels.lth_levels(params)[round_ - 1]
+    sparsity (the rule's `settings`: `lth_round_settings`), inside the previous round's mask
+    (round 1: the dense run and its all-kept mask). The next fine-tuning starts from the
+    pre-trained weights under this mask: that is the rewind."""
+    sparsity = settings["sparsity"]
     state = read_tensors(checkpoint)
     model_type = read_metadata_json(checkpoint, "config")["model_type"]
     mask = masks.load_mask(previous)
@@ -26,9 +27,9 @@ def lth_round(params: dict, model: str, task: str, round_: int, checkpoint: str 
                             f"the checkpoint was not fine-tuned under that mask: rebuild it")
     new = masks.lth_prune(weights, mask, sparsity)
     info = {"model": model, "method": levels.LTH, "task": task, "round": round_,
-            "target_sparsity": sparsity, "rate": params["lth"]["rate"],
-            "seed": params["finetune"]["seeds"][0], "fine_tuned": str(checkpoint),
-            "previous": str(previous), "scope": params["prune"]["scope"],
+            "target_sparsity": sparsity, "rate": settings["rate"],
+            "seed": settings["seed"], "fine_tuned": str(checkpoint),
+            "previous": str(previous), "scope": settings["scope"],
             "model_type": model_type, "source": masks.mask_info(previous)["source"]}
     masks.save_mask(out_path, new, info)
     return read_json(Path(out_path).with_suffix(".json"))

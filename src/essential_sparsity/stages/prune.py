@@ -12,13 +12,14 @@ from ..pruning.scope import scope_weights
 from ..records.io import read_json
 
 
-def prune(params: dict, model: str, method: str, sparsity: float, out_path: str | Path,
+def prune(settings: dict, model: str, method: str, sparsity: float, out_path: str | Path,
           location: str | None = None) -> dict:
     """Compute one mask on the pre-trained weights (a grid method at `sparsity`, or an N:M
-    pattern, whose sparsity is 1 - N/M) and save it with its sparsity report. `location` is the
-    checkpoint of a model the pipeline pre-trained itself."""
+    pattern, whose sparsity is 1 - N/M) with the rule's `settings` (`prune_settings`) and save
+    it with its sparsity report. `location` is the checkpoint of a model the pipeline
+    pre-trained itself."""
     encoder = sources.load_encoder(model, location)
-    weights = scope_weights(encoder, params["prune"]["scope"])
+    weights = scope_weights(encoder, settings["scope"])
     nm = levels.parse_nm(method)
     if nm:
         if format_sparsity(sparsity) != format_sparsity(levels.nm_sparsity(*nm)):
@@ -29,12 +30,11 @@ def prune(params: dict, model: str, method: str, sparsity: float, out_path: str 
             raise ParamsError(f"prune.nm_patterns: {exc}; remove the pattern from params.yaml "
                               f"for {model}") from exc
     else:
-        seed = params["prune"]["random_seed"]
-        (mask,) = masks.grid_masks(weights, [sparsity], method, seed).values()
+        (mask,) = masks.grid_masks(weights, [sparsity], method, settings["random_seed"]).values()
     info = {"model": model, "method": method, "target_sparsity": sparsity,
-            "scope": params["prune"]["scope"], "model_type": encoder.config.model_type,
+            "scope": settings["scope"], "model_type": encoder.config.model_type,
             "source": sources.model_source(model, location)}
     if method == "random":
-        info["seed"] = params["prune"]["random_seed"]
+        info["seed"] = settings["random_seed"]
     masks.save_mask(out_path, mask, info)
     return read_json(Path(out_path).with_suffix(".json"))
