@@ -22,12 +22,10 @@ def check_catalog(params: dict) -> None:
     from ..data.corpus import corpus_documents
     from ..data.splitting import make_image_splits, make_splits
 
-    for name in params["sources"]["models"]:
+    causal = set(params["llm"]["models"])
+    for name in dict.fromkeys([*params["sources"]["models"], *params["llm"]["models"]]):
         if name in user_models(params):
-            _check_model(name, user_models(params)[name])
-    for name in params["llm"]["models"]:
-        if name in user_models(params):
-            _check_model(name, user_models(params)[name], causal_lm=True)
+            _check_model(name, user_models(params)[name], causal_lm=name in causal)
     named = dict.fromkeys([*params["sources"]["tasks"], *params["vision"]["tasks"]])
     for name in [name for name in named if name in user_tasks(params)]:
         try:
