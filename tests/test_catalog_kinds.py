@@ -166,6 +166,30 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
         entries.load_task("shades", {"kind": "image", "files": {"train": str(folder)}})
 
 
+def test_a_checked_entry_is_read_again_only_when_its_files_change(tmp_path, monkeypatch):
+    """Snakemake checks the catalog on every start; an image folder that passed is not decoded
+    again until a file in it changes, and then its new problem is found."""
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "images")
+    params = load_params(write_params(
+        tmp_path, {"tasks": {"shades": {"kind": "image", "files": {"train": str(folder)}}}},
+        vision_tasks=["shades"]))
+    reads, load = [], entries.load_task
+    monkeypatch.setattr(entries, "load_task", lambda *args: reads.append(args[0]) or load(*args))
+    stamp = tmp_path / "checked.json"
+    check_catalog(params, stamp)
+    check_catalog(params, stamp)
+    assert reads == ["shades"]
+    Image.new("RGB", (9, 9)).save(folder / "dark" / "odd.png")
+    with pytest.raises(ParamsError, match=r"odd\.png is 9x9, not 12x10"):
+        check_catalog(params, stamp)
+    assert reads == ["shades", "shades"]
+    (folder / "dark" / "odd.png").unlink()
+    check_catalog(params)  # without a stamp, as `essential-sparsity check` runs it
+    assert reads == ["shades", "shades", "shades"]
+
+
 @pytest.mark.slow
 def test_own_image_folder_builds_the_vision_figure(tmp_path):
     """An image folder named in vision.tasks goes through the vision transformers' runs, their

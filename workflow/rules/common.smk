@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from essential_sparsity.catalog import entries
-from essential_sparsity.catalog.check import check_catalog
+from essential_sparsity.catalog.check import STAMP, check_catalog
 from essential_sparsity.catalog.sources import CAUSAL_LMS, TASKS as TEXT_TASKS
 from essential_sparsity.catalog.tasks import (
     ARITHMETIC,
@@ -60,7 +60,7 @@ if _overrides:
 try:
     config = load_params(PARAMS_FILE, config.get("profile"))
     if workflow.is_main_process:  # not again in each cluster job's own Snakemake
-        check_catalog(config)  # the catalog's files, columns and models, before any job
+        check_catalog(config, STAMP)  # its files, columns and models, before any job
 except ParamsError as exc:
     sys.exit(str(exc))
 

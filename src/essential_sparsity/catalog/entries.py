@@ -33,16 +33,23 @@ if TYPE_CHECKING:  # pandas and datasets are imported where data is read
     import pandas as pd
 
 
-def user_models(params: dict) -> dict[str, dict]:
-    return params["catalog"]["models"]
+def _entries(params: dict, section: str, names: list[str] | None) -> dict[str, dict]:
+    """params.yaml's own entries of catalog.<section>: all, or those among `names` (a list that
+    also holds built-in names), in the list's order."""
+    own = params["catalog"].get(section, {})
+    return own if names is None else {name: own[name] for name in names if name in own}
 
 
-def user_tasks(params: dict) -> dict[str, dict]:
-    return params["catalog"]["tasks"]
+def user_models(params: dict, names: list[str] | None = None) -> dict[str, dict]:
+    return _entries(params, "models", names)
 
 
-def user_corpora(params: dict) -> dict[str, dict]:
-    return params["catalog"].get("corpora", {})
+def user_tasks(params: dict, names: list[str] | None = None) -> dict[str, dict]:
+    return _entries(params, "tasks", names)
+
+
+def user_corpora(params: dict, names: list[str] | None = None) -> dict[str, dict]:
+    return _entries(params, "corpora", names)
 
 
 def model_location(entry: dict) -> str:
@@ -110,22 +117,21 @@ def check_names(params: dict, where: str, source: str) -> None:
                               f"(allowed: {', '.join(tasks)}); fix it in {source}")
 
 
-def _label_column(entry: dict) -> str | None:
+def _label_column(entry: dict, kind: str) -> str | None:
     """The column holding the class: the entry's `label`; an image task's defaults to an image
     folder's `label`; a question-answering task has none."""
-    kind = task("", entry).kind
     if kind == QA:
         return None
     return entry.get("label", "label" if kind == IMAGE else None)
 
 
-def _columns(name: str, entry: dict, raw: pd.DataFrame, split: str) -> pd.DataFrame:
+def _columns(name: str, entry: dict, kind: str, raw: pd.DataFrame,
+             split: str) -> pd.DataFrame:
     """What a split gives its kind, with every named column checked: text, text_pair and the
     raw label of a text task; the encoded images and raw label of an image task; questions,
     contexts and gold answers of a question-answering task."""
     import pandas as pd
 
-    kind = task(name, entry).kind
     if kind == QA:
         wanted = {"text": entry["text"], "text_pair": entry["text_pair"],
                   "answers": entry["answers"]}
@@ -133,7 +139,7 @@ def _columns(name: str, entry: dict, raw: pd.DataFrame, split: str) -> pd.DataFr
         frame = qa_frame(raw[entry["text"]], raw[entry["text_pair"]], raw[entry["answers"]])
         _check_answers(name, frame, split)
         return frame
-    label = _label_column(entry)
+    label = _label_column(entry, kind)
     if kind == IMAGE:
         image = entry.get("image", "image")
         require_columns(f"catalog.tasks.{name}", raw, split, {"image": image, "label": label})
@@ -168,21 +174,21 @@ def load_task(name: str, entry: dict) -> TaskData | ImageData:
     """All examples of a task entry, in file order, and its official test split if it names
     one. Labels are numbered as the data set declares its classes, else in sorted order of their
     values; a question-answering task has one stratum (`sources.QA_LABELS`)."""
+    kind = task(name, entry).kind
+    label = _label_column(entry, kind)
     official_test = "test_split" in entry or "test" in entry.get("files", {})
     frames, declared = {}, None
     for split in ["train", "test"] if official_test else ["train"]:
-        raw, declared = read_entry(f"catalog.tasks.{name}", entry, split,
-                                   _label_column(entry))
+        raw, declared = read_entry(f"catalog.tasks.{name}", entry, split, label)
         if raw.empty:
             raise SourceError(f"catalog.tasks.{name}: {split} has no labelled rows; name a split "
                               f"with labels")
-        frames[split] = _columns(name, entry, raw, split)
-    kind = task(name, entry).kind
+        frames[split] = _columns(name, entry, kind, raw, split)
     if kind == QA:
         return TaskData(frames["train"], QA_LABELS, fixed_test=frames.get("test"))
     found = sorted(set().union(*(set(f["label"]) for f in frames.values())))
     if len(found) < 2:
-        raise SourceError(f"catalog.tasks.{name}: the label column {_label_column(entry)!r} has "
+        raise SourceError(f"catalog.tasks.{name}: the label column {label!r} has "
                           f"one class ({found[0]!r}); a classifier needs two or more")
     values = list(range(len(declared))) if declared else found
     number = {value: index for index, value in enumerate(values)}

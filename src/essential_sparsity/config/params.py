@@ -479,16 +479,12 @@ def split_settings(params: dict, task: str) -> dict[str, Any]:
     return settings
 
 
-def _own_corpora(params: dict, names: list[str]) -> dict[str, dict]:
-    """The catalog entries among the corpora `names`, which the job reading them tracks."""
-    own = params["catalog"].get("corpora", {})
-    return {name: own[name] for name in names if name in own}
-
-
 def corpus_settings(params: dict) -> dict[str, Any]:
     """What the causal LMs' text depends on: the corpus section and its catalog corpora."""
+    from ..catalog.entries import user_corpora  # the catalog module reads this one's errors
+
     return {"corpus": params["corpus"],
-            "corpora": _own_corpora(params, params["corpus"]["sources"])}
+            "corpora": user_corpora(params, params["corpus"]["sources"])}
 
 
 PRETRAIN_DATA = ("corpus", "min_chars", "heldout_fraction", "seed", "vocab_size", "max_length",
@@ -498,8 +494,10 @@ PRETRAIN_DATA = ("corpus", "min_chars", "heldout_fraction", "seed", "vocab_size"
 def pretrain_data_settings(params: dict) -> dict[str, Any]:
     """What the pre-training data depend on: pretrain's text and packing settings (none of the
     runs' own) and its catalog corpora."""
+    from ..catalog.entries import user_corpora
+
     return {"pretrain": {k: v for k, v in params["pretrain"].items() if k in PRETRAIN_DATA},
-            "corpora": _own_corpora(params, params["pretrain"]["corpus"])}
+            "corpora": user_corpora(params, params["pretrain"]["corpus"])}
 
 
 def encode_settings(params: dict, task: str, model: str) -> dict[str, Any]:

@@ -91,11 +91,8 @@ def _split(task: str, which: str) -> tuple[np.ndarray, np.ndarray]:
     if labels.size and not 0 <= labels.min() <= labels.max() < len(entry["names"]):
         raise SourceError(f"{what}: labels outside 0..{len(entry['names']) - 1}")
     blobs = table.column(entry["image"]).combine_chunks().field("bytes").to_pylist()
-    images = decode_images(blobs, what, fix="the cached file is not the expected one")
-    if len(images) and images.shape[-2:] != (entry["side"], entry["side"]):
-        raise SourceError(f"{what}: an image is {images.shape[-1]}x{images.shape[-2]}, not "
-                          f"{entry['side']}x{entry['side']}; the cached file is not the expected "
-                          f"one")
+    images = decode_images(blobs, what, entry["side"], resize=False,
+                           fix="the cached file is not the expected one")
     return images, labels
 
 

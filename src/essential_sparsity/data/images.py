@@ -101,10 +101,12 @@ def load_image_task(name: str) -> ImageData:
 
 
 def decode_images(encoded: list[bytes | str], what: str, side: int | None = None,
-                  fix: str = "set side to resize every image to one size") -> np.ndarray:
+                  fix: str = "set side to resize every image to one size",
+                  resize: bool = True) -> np.ndarray:
     """Encoded images (bytes, or the path of a file) -> uint8 RGB [n, 3, h, w]. With `side`,
-    each is resized to side x side (bilinear); without, each must have the first one's size,
-    and `fix` says what to do when one does not."""
+    each is resized to side x side (bilinear), or with `resize` false must already be that size
+    (a hub file whose images have a known size); without, each must have the first one's size.
+    `fix` says what to do when one has another size."""
     import io
 
     import numpy as np
@@ -120,10 +122,11 @@ def decode_images(encoded: list[bytes | str], what: str, side: int | None = None
         except OSError as exc:  # PIL's UnidentifiedImageError among them
             raise SourceError(f"{what}: {which} cannot be read as an image ({exc}); replace or "
                               f"remove it") from exc
-        if side is not None and rgb.size != (side, side):
+        if side is not None and resize and rgb.size != (side, side):
             rgb = rgb.resize((side, side), Image.Resampling.BILINEAR)
         if out is None:
-            out = np.empty((len(encoded), 3, rgb.size[1], rgb.size[0]), dtype=np.uint8)
+            width, height = (side, side) if side is not None else rgb.size
+            out = np.empty((len(encoded), 3, height, width), dtype=np.uint8)
         if rgb.size != (out.shape[3], out.shape[2]):
             raise SourceError(f"{what}: {which} is {rgb.size[0]}x{rgb.size[1]}, not "
                               f"{out.shape[3]}x{out.shape[2]}; {fix}")

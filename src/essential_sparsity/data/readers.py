@@ -35,6 +35,25 @@ def hub_snapshot(where: str, repo: str) -> str:
                           f"(hf download --repo-type dataset {repo})") from exc
 
 
+def fingerprint(entry: dict) -> list | None:
+    """What an entry's data are, cheaply: each file's (or image folder's files') path, size and
+    modification time, or a hub data set's snapshot (its revision); None when they are not all
+    here, so the entry is read in full and its problem reported."""
+    if "hub" in entry:
+        try:
+            return [hub_snapshot("", entry["hub"])]
+        except SourceError:
+            return None
+    found = []
+    for path in map(Path, entry["files"].values()):
+        if not path.exists():
+            return None
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            stat = file.stat()
+            found.append([str(file), stat.st_size, stat.st_mtime_ns])
+    return found
+
+
 def read_entry(where: str, entry: dict, split: str, label: str | None,
                formats: dict[str, str] = FORMATS) -> tuple[pd.DataFrame, list[str] | None]:
     """One split of an entry as a frame of its own columns, read by `datasets` (into a scratch
