@@ -15,6 +15,7 @@ from test_sources import use_cache
 from essential_sparsity.catalog.tasks import ARITHMETIC_TASKS, GENERATED_ARITHMETIC_TASKS
 from essential_sparsity.config.params import (
     ParamsError,
+    arithmetic_tables_settings,
     finetune_settings,
     load_params,
     resolve,
@@ -119,7 +120,7 @@ def test_the_tables_name_each_dataset_and_flag_the_stand_ins(tmp_path):
     metrics += write_runs(tmp_path, "svamp", {0.0: 40.0, 0.2: 39.8, 0.4: 39.5})
     out = {name: tmp_path / f"{name}.csv" for name in
            ("runs", "drop_vs_sparsity", "essential_sparsity")}
-    built = tables.arithmetic_tables(params, metrics, out)
+    built = tables.arithmetic_tables(arithmetic_tables_settings(params), metrics, out)
     essential = built["essential_sparsity"].set_index("task")
     assert essential.loc["arith-one-step", "essential_sparsity"] == 0.2  # 1.5 points at 0.4
     assert essential.loc["svamp", "essential_sparsity"] == 0.4
@@ -129,8 +130,8 @@ def test_the_tables_name_each_dataset_and_flag_the_stand_ins(tmp_path):
     assert drops.loc[drops["sparsity"] == 0.4, "drop"].round(6).tolist() == [1.5, 0.5]
     assert all(path.is_file() for path in out.values())
     with pytest.raises(ArtefactError, match="bbc-news are not arithmetic runs"):
-        tables.arithmetic_tables(params, metrics + write_runs(tmp_path, "bbc-news", {0.0: 1.0}),
-                                 out)
+        tables.arithmetic_tables(arithmetic_tables_settings(params),
+                                 metrics + write_runs(tmp_path, "bbc-news", {0.0: 1.0}), out)
 
 
 def test_the_sources_listing_names_every_arithmetic_task(capsys):

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from test_sources import use_cache
 
 from essential_sparsity.catalog import sources
-from essential_sparsity.config.params import load_params
+from essential_sparsity.config.params import llm_table_settings, load_params
 from essential_sparsity.data import corpus
 from essential_sparsity.evaluation import llm_eval, tables
 from essential_sparsity.pruning import calibrated, masks
@@ -263,15 +263,15 @@ def test_zero_shot_table_measures_drops_from_the_dense_run_with_their_intervals(
         paths.append(run / "metrics.json")
         paths[-1].write_text(json.dumps(record))
         pd.DataFrame({"score": 100.0 * right}).to_csv(run / "predictions.csv", index=False)
-    params = load_params(ROOT / "params.yaml", "smoke")
-    table = tables.zero_shot_table(params, paths).set_index(["method", "pattern"])
+    settings = llm_table_settings(load_params(ROOT / "params.yaml", "smoke"))
+    table = tables.zero_shot_table(settings, paths).set_index(["method", "pattern"])
     wanda = table.loc[("wanda", "")]
     assert wanda["accuracy_drop"] == 15.0 and wanda["perplexity_ratio"] == 2.0
     assert 8 < wanda["accuracy_drop_low"] < 15 < wanda["accuracy_drop_high"] < 22
     nm = table.loc[("wanda", "2:4")]
     assert (nm["accuracy_drop_low"], nm["accuracy_drop_high"]) == (0, 0)
     with pytest.raises(ArtefactError, match="no dense run"):
-        tables.zero_shot_table(params, paths[1:])
+        tables.zero_shot_table(settings, paths[1:])
 
 
 def test_vicuna_loads_from_a_hub_shaped_fixture(tmp_path, monkeypatch):

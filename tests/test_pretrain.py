@@ -22,7 +22,11 @@ from hypothesis import strategies as st
 from run_records import write_runs
 from safetensors.torch import load_file
 
-from essential_sparsity.config.levels import pretrain_models, pretrain_run_settings
+from essential_sparsity.config.levels import (
+    pretrain_models,
+    pretrain_run_settings,
+    pretrain_tables_settings,
+)
 from essential_sparsity.config.params import ParamsError, load_params
 from essential_sparsity.evaluation import claims
 from essential_sparsity.records.io import ArtefactError, write_json, write_tensors
@@ -279,4 +283,4 @@ def test_a_run_of_another_model_stops_the_pretraining_tables(tmp_path, params):
     runs = write_runs(tmp_path, "bbc-news", {0.0: 90.0, 0.5: 88.0}, model=scratch)
     runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
     with pytest.raises(ArtefactError, match="minilm-l6 are not pre-training runs of this profile"):
-        pretrain_tables.downstream_table(params, runs)
+        pretrain_tables.downstream_table(pretrain_tables_settings(params), runs)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from run_records import write_runs
 
+from essential_sparsity.config.levels import vision_tables_settings
 from essential_sparsity.config.params import ParamsError, load_params, resolve
 from essential_sparsity.data import images, splitting
 from essential_sparsity.evaluation import claims
@@ -233,7 +234,7 @@ def test_a_run_of_another_model_stops_the_vision_tables(tmp_path, params):
     runs = write_runs(tmp_path, "digits", {0.0: 90.0, 0.5: 88.0}, model=vit)
     runs += write_runs(tmp_path, "bbc-news", {0.0: 90.0}, model="minilm-l6")
     with pytest.raises(ArtefactError, match="minilm-l6 are not vision runs of this profile"):
-        vision_table_stage.downstream_tables(params, runs)
+        vision_table_stage.downstream_tables(vision_tables_settings(params), runs)
 
 
 def test_a_vision_transformer_loads_as_an_image_classifier(tmp_path):

@@ -17,8 +17,7 @@ rule arithmetic_tables:
         code=code("evaluation.tables"),
     params:
         cli=job_cli,
-        tasks=ARITHMETIC["tasks"],
-        evaluate=config["evaluate"],
+        settings=handed(arithmetic_tables_settings(config)),
     conda:
         ENV
     log:
@@ -28,7 +27,7 @@ rule arithmetic_tables:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} arithmetic-tables --runs {output.runs} --drop-vs-sparsity {output.drops}"
+        "{params.cli} {params.settings} arithmetic-tables --runs {output.runs} --drop-vs-sparsity {output.drops}"
         " --essential-sparsity {output.essential} {input.runs} > {log} 2>&1"
 
 

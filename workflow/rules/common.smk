@@ -28,21 +28,28 @@ from essential_sparsity.config.levels import (
     pretrain_levels,
     pretrain_models,
     pretrain_run_settings,
+    pretrain_tables_settings,
     vision_levels,
     vision_pretrain_settings,
     vision_pretrained,
+    vision_tables_settings,
 )
 from essential_sparsity.config.params import (
     SPARSITY_PATTERN,
     ParamsError,
+    arithmetic_tables_settings,
     corpus_settings,
     encode_settings,
     finetune_settings,
     format_sparsity,
+    llm_table_settings,
     load_params,
     pretrain_data_settings,
     prune_settings,
+    report_settings,
+    similarity_settings,
     split_settings,
+    tables_settings,
 )
 
 

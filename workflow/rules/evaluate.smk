@@ -17,7 +17,7 @@ rule tabulate:
     params:
         cli=job_cli,
         out_dir=lambda wildcards, output: os.path.dirname(output.runs),
-        evaluate=config["evaluate"],
+        settings=handed(tables_settings(config)),
     conda:
         ENV
     log:
@@ -27,7 +27,7 @@ rule tabulate:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} tables --out-dir {params.out_dir} --metrics-json {output.metrics} {input.runs} > {log} 2>&1"
+        "{params.cli} {params.settings} tables --out-dir {params.out_dir} --metrics-json {output.metrics} {input.runs} > {log} 2>&1"
 
 
 rule mask_similarity:
@@ -38,8 +38,7 @@ rule mask_similarity:
         code=code("stages.similarity"),
     params:
         cli=job_cli,
-        methods=config["prune"]["methods"],
-        scope=config["prune"]["scope"],
+        settings=handed(similarity_settings(config)),
     conda:
         ENV
     log:
@@ -49,7 +48,7 @@ rule mask_similarity:
     resources:
         **job_resources("model"),
     shell:
-        "{params.cli} similarity --out {output} {input.lth} > {log} 2>&1"
+        "{params.cli} {params.settings} similarity --out {output} {input.lth} > {log} 2>&1"
 
 
 rule claims:
@@ -68,6 +67,7 @@ rule claims:
     params:
         cli=job_cli,
         tables_dir=lambda wildcards, output: os.path.dirname(output.csv),
+        settings=handed(report_settings(config)),
     conda:
         ENV
     log:
@@ -77,7 +77,7 @@ rule claims:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} claims --claims {input.claims} --tables {params.tables_dir}"
+        "{params.cli} {params.settings} claims --claims {input.claims} --tables {params.tables_dir}"
         " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 

@@ -95,7 +95,7 @@ rule llm_table:
         code=code("evaluation.tables"),
     params:
         cli=job_cli,
-        bootstrap=config["evaluate"]["bootstrap"],
+        settings=handed(llm_table_settings(config)),
     conda:
         ENV
     log:
@@ -105,7 +105,7 @@ rule llm_table:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} llm-table --out {output} {input.runs} > {log} 2>&1"
+        "{params.cli} {params.settings} llm-table --out {output} {input.runs} > {log} 2>&1"
 
 
 rule llm:

@@ -65,9 +65,7 @@ rule pretrain_tables:
         code=code("stages.pretrain_tables"),
     params:
         cli=job_cli,
-        near_zero=config["pretrain"]["near_zero"],
-        evaluate=config["evaluate"],
-        scope=config["prune"]["scope"],
+        settings=handed(pretrain_tables_settings(config)),
     conda:
         ENV
     log:
@@ -77,7 +75,7 @@ rule pretrain_tables:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} pretrain-tables --runs {input.runs} --finetune {input.finetune}"
+        "{params.cli} {params.settings} pretrain-tables --runs {input.runs} --finetune {input.finetune}"
         " --zero-weights {output.zero_weights} --onset {output.onset} --losses {output.losses}"
         " --drop-vs-sparsity {output.drops} > {log} 2>&1"
 

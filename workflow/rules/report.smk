@@ -17,6 +17,7 @@ rule report_page:
         cli=job_cli,
         notebooks_dir=lambda wildcards, input: os.path.dirname(input.notebooks[0]),
         captions_dir=lambda wildcards, input: os.path.dirname(input.captions[0]),
+        settings=handed(report_settings(config)),
     conda:
         ENV
     log:
@@ -26,7 +27,7 @@ rule report_page:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} report --out {output} --notebooks-dir {params.notebooks_dir}"
+        "{params.cli} {params.settings} report --out {output} --notebooks-dir {params.notebooks_dir}"
         " --captions-dir {params.captions_dir} --essential {input.essential}"
         " --claims {input.claims} {input.figures} > {log} 2>&1"
 

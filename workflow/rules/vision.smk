@@ -47,11 +47,7 @@ rule vision_tables:
         code=code("stages.vision_tables"),
     params:
         cli=job_cli,
-        near_zero=VISION["near_zero"],
-        bins=VISION["histogram_bins"],
-        roles=[VISION["supervised"], VISION["self_supervised"]],  # the SSL claims' role column
-        scope=config["prune"]["scope"],
-        evaluate=config["evaluate"],
+        settings=handed(vision_tables_settings(config)),
     conda:
         ENV
     log:
@@ -61,7 +57,7 @@ rule vision_tables:
     resources:
         **job_resources("light"),
     shell:
-        "{params.cli} vision-tables --runs {input.runs} --finetune {input.finetune}"
+        "{params.cli} {params.settings} vision-tables --runs {input.runs} --finetune {input.finetune}"
         " --losses {output.losses} --zero-weights {output.zero_weights}"
         " --weight-histograms {output.histograms} --drop-vs-sparsity {output.drops}"
         " --essential-sparsity {output.essential} > {log} 2>&1"

@@ -19,17 +19,24 @@ from ..catalog.sources import SourceError
 from ..config.levels import (
     lth_round_settings,
     pretrain_run_settings,
+    pretrain_tables_settings,
     vision_pretrain_settings,
+    vision_tables_settings,
 )
 from ..config.params import (
     ParamsError,
+    arithmetic_tables_settings,
     corpus_settings,
     encode_settings,
     finetune_settings,
+    llm_table_settings,
     load_params,
     pretrain_data_settings,
     prune_settings,
+    report_settings,
+    similarity_settings,
     split_settings,
+    tables_settings,
 )
 from ..records.io import ArtefactError, write_csv
 
@@ -157,7 +164,7 @@ def _pretrain_tables(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.pretrain_tables import pretrain_tables
     out = {"zero_weights": args.zero_weights, "onset": args.onset, "losses": args.losses,
            "drop_vs_sparsity": args.drop_vs_sparsity}
-    tables = pretrain_tables(params, args.runs, args.finetune, out)
+    tables = pretrain_tables(args.settings, args.runs, args.finetune, out)
     print(tables["onset"].to_string(index=False))
     return DONE
 
@@ -179,7 +186,7 @@ def _vision_tables(args: argparse.Namespace, params: dict) -> Outcome:
            "weight_histograms": args.weight_histograms,
            "drop_vs_sparsity": args.drop_vs_sparsity,
            "essential_sparsity": args.essential_sparsity}
-    tables = vision_tables(params, args.runs, args.finetune, out)
+    tables = vision_tables(args.settings, args.runs, args.finetune, out)
     print(tables["essential_sparsity"].to_string(index=False))
     return DONE
 
@@ -216,7 +223,7 @@ def _prune_sharded(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _llm_table(args: argparse.Namespace, params: dict) -> Outcome:
     from ..evaluation.tables import zero_shot_table
-    table = zero_shot_table(params, args.runs)
+    table = zero_shot_table(args.settings, args.runs)
     write_csv(args.out, table)
     print(table.to_string(index=False))
     return DONE
@@ -224,7 +231,7 @@ def _llm_table(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _tables(args: argparse.Namespace, params: dict) -> Outcome:
     from ..evaluation.tables import finetune_tables
-    print(finetune_tables(params, args.runs, args.out_dir, args.metrics_json)
+    print(finetune_tables(args.settings, args.runs, args.out_dir, args.metrics_json)
           .to_string(index=False))
     return DONE
 
@@ -233,20 +240,20 @@ def _arithmetic_tables(args: argparse.Namespace, params: dict) -> Outcome:
     from ..evaluation.tables import arithmetic_tables
     out = {"runs": args.runs, "drop_vs_sparsity": args.drop_vs_sparsity,
            "essential_sparsity": args.essential_sparsity}
-    built = arithmetic_tables(params, args.metrics, out)
+    built = arithmetic_tables(args.settings, args.metrics, out)
     print(built["essential_sparsity"].to_string(index=False))
     return DONE
 
 
 def _similarity(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.similarity import mask_similarity
-    mask_similarity(params, args.lth_masks, args.out)
+    mask_similarity(args.settings, args.lth_masks, args.out)
     return DONE
 
 
 def _claims(args: argparse.Namespace, params: dict) -> Outcome:
     from ..evaluation.tables import claims_report
-    table = claims_report(params, args.claims, args.tables, args.out_csv, args.out_md)
+    table = claims_report(args.settings, args.claims, args.tables, args.out_csv, args.out_md)
     print(table[["id", "verdict", "ours"]].to_string(index=False))
     return DONE
 
@@ -254,8 +261,7 @@ def _claims(args: argparse.Namespace, params: dict) -> Outcome:
 def _report(args: argparse.Namespace, params: dict) -> Outcome:
     from ..records.report import write_report
     write_report(args.out, args.figures, args.notebooks_dir, args.captions_dir, args.essential,
-                 args.claims, args.params, params["profile"],
-                 params["evaluate"]["bootstrap"]["level"])
+                 args.claims, args.params, args.settings["profile"], args.settings["level"])
     print(f"the report: {args.out}")
     return DONE
 
@@ -353,7 +359,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                                              help="their fine-tuning metrics"),
                                    *_csv_outputs("zero-weights", "onset", "losses",
                                                  "drop-vs-sparsity")],
-                                  _pretrain_tables, tensor=True),
+                                  _pretrain_tables, tensor=True,
+                                  settings=lambda params, args: pretrain_tables_settings(
+                                      params)),
     "vision-pretrain": Subcommand("pre-train one vision transformer (supervised or DINO)",
                                   [_required("--model", help="vit-sl or vit-ssl"),
                                    _required("--out-dir", help="checkpoints out-dir/step-K")],
@@ -367,7 +375,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                                            help="the fine-tuning metrics"),
                                  *_csv_outputs("losses", "zero-weights", "weight-histograms",
                                                "drop-vs-sparsity", "essential-sparsity")],
-                                _vision_tables, tensor=True),
+                                _vision_tables, tensor=True,
+                                settings=lambda params, args: vision_tables_settings(params)),
     "corpus": Subcommand("plain text for causal LMs: train, held-out, questions", [OUT_DIR],
                          _corpus, tensor=True,
                          settings=lambda params, args: corpus_settings(params)),
@@ -395,21 +404,26 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                                                              "sparsity")],
                                 _prune_sharded, tensor=True),
     "llm-table": Subcommand("Figure 11's table from the causal-LM runs",
-                            [_required("--out"), ("runs", {"nargs": "+"})], _llm_table),
+                            [_required("--out"), ("runs", {"nargs": "+"})], _llm_table,
+                            settings=lambda params, args: llm_table_settings(params)),
     "tables": Subcommand("tidy tables and essential sparsity from metrics.json files",
                          [OUT_DIR, _required("--metrics-json"), ("runs", {"nargs": "+"})],
-                         _tables),
+                         _tables, settings=lambda params, args: tables_settings(params)),
     "arithmetic-tables": Subcommand("Figure 4's tables from the arithmetic runs",
                                     [_required("--runs"), _required("--drop-vs-sparsity"),
                                      _required("--essential-sparsity"),
-                                     ("metrics", {"nargs": "+"})], _arithmetic_tables),
+                                     ("metrics", {"nargs": "+"})], _arithmetic_tables,
+                                    settings=lambda params, args: arithmetic_tables_settings(
+                                        params)),
     "similarity": Subcommand("Figure 10's table: cosine similarity of masks",
                              [_required("--out"), ("lth_masks", {"nargs": "+"})], _similarity,
-                             tensor=True),
+                             tensor=True,
+                             settings=lambda params, args: similarity_settings(params)),
     "claims": Subcommand("check the paper's claims against the result tables",
                          [_required("--claims", help="the claims file (workflow/claims.yaml)"),
                           _required("--tables", help="the directory of result tables"),
-                          _required("--out-csv"), _required("--out-md")], _claims),
+                          _required("--out-csv"), _required("--out-md")], _claims,
+                         settings=lambda params, args: report_settings(params)),
     "report": Subcommand("the report page: figures, claims, provenance",
                          [_required("--out", help="the page (reports/index.html)"),
                           _required("--notebooks-dir", help="executed notebooks, <figure>.html"),
@@ -417,7 +431,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                           _required("--essential", help="essential_sparsity.csv"),
                           _required("--claims", help="claims.csv"),
                           ("figures", {"nargs": "+", "help": "the figures' png files"})],
-                         _report),
+                         _report, settings=lambda params, args: report_settings(params)),
     "mask-table": Subcommand("Figure 1's table from a mask's sparsity report",
                              [_required("--report"), _required("--out")], _mask_table),
     "audit": Subcommand("check every artefact against what it claims: mask sparsity, nesting "

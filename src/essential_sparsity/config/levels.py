@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from .params import ParamsError, format_sparsity
+from .params import ParamsError, format_sparsity, tables_settings
 
 LTH = "lth"
 _NM = re.compile(r"nm-(\d+)-(\d+)")
@@ -114,6 +114,13 @@ def pretrain_run_settings(params: dict, model: str) -> dict:
             "run": {k: v for k, v in params["pretrain"].items() if k not in downstream}}
 
 
+def pretrain_tables_settings(params: dict) -> dict:
+    """Figure 8's tables: those of any runs, the scope and near-zero threshold the checkpoints'
+    zero weights are counted in, and each pre-trained model's data fraction."""
+    return {**tables_settings(params), "scope": params["prune"]["scope"],
+            "near_zero": params["pretrain"]["near_zero"], "fractions": pretrain_models(params)}
+
+
 def vision_pretrain_settings(params: dict, model: str) -> dict:
     """The vision.pretrain settings a vision pre-training run depends on (threads change no
     weight)."""
@@ -155,3 +162,15 @@ def vision_pretrained(params: dict) -> list[str]:
 def vision_levels(params: dict) -> list[tuple[str, str]]:
     """(method, sparsity) of every fine-tuning run of a vision model."""
     return _first_method_at(params, params["vision"]["sparsities"])
+
+
+def vision_tables_settings(params: dict) -> dict:
+    """Figures 3, 6 and 7's tables: those of any runs, the scope, threshold and bins the
+    weights are counted in, the pair the SSL claims compare (the tables' role column), the
+    vision models and the pre-training step whose checkpoint is counted."""
+    vision = params["vision"]
+    return {**tables_settings(params), "scope": params["prune"]["scope"],
+            "near_zero": vision["near_zero"], "bins": vision["histogram_bins"],
+            "roles": {vision["supervised"]: "supervised",
+                      vision["self_supervised"]: "self-supervised"},
+            "models": vision["models"], "steps": vision["pretrain"]["steps"]}

@@ -506,6 +506,39 @@ def encode_settings(params: dict, task: str, model: str) -> dict[str, Any]:
     return {"max_length": finetune_settings(params, task, model)["max_length"]}
 
 
+def tables_settings(params: dict) -> dict[str, Any]:
+    """What a table of fine-tuned runs depends on besides the runs: the epsilon of essential
+    sparsity and the bootstrap of every interval."""
+    return {"evaluate": params["evaluate"]}
+
+
+def arithmetic_tables_settings(params: dict) -> dict[str, Any]:
+    """Figure 4's tables: those of any runs, and which tasks are the arithmetic ones."""
+    return {**tables_settings(params), "tasks": params["arithmetic"]["tasks"]}
+
+
+def llm_table_settings(params: dict) -> dict[str, Any]:
+    """Figure 11's table: the bootstrap of its accuracy-drop intervals (it has no epsilon)."""
+    return {"bootstrap": params["evaluate"]["bootstrap"]}
+
+
+def report_settings(params: dict) -> dict[str, Any]:
+    """The claims page and the report page: the profile they name and the level of the
+    intervals they quote."""
+    return {"profile": params["profile"], "level": params["evaluate"]["bootstrap"]["level"]}
+
+
+def similarity_settings(params: dict) -> dict[str, Any]:
+    """Figure 10's table: the OMP methods LTH masks are set against, the scope they prune, and
+    where each model's pre-trained weights are (a catalog entry's location, or None for a
+    built-in model)."""
+    from ..catalog.entries import location
+
+    return {"methods": [m for m in params["prune"]["methods"] if m.startswith("omp-")],
+            "scope": params["prune"]["scope"],
+            "locations": {model: location(params, model) for model in params["sources"]["models"]}}
+
+
 def format_sparsity(sparsity: float) -> str:
     """The canonical spelling of a sparsity in paths and tables: 0, 0.2, 0.215."""
     return f"{float(sparsity):g}"

@@ -100,19 +100,18 @@ def essential_sparsity(drops: pd.DataFrame, epsilon: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def curve_tables(params: dict, metric_files: list[str | Path],
+def curve_tables(evaluate: dict, metric_files: list[str | Path],
                  runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The one way from runs (`runs_table` of `metric_files`) to a figure's drop table, its
     essential sparsity table, LTH minus OMP and the N:M drops (empty where no run is of those
-    methods), each number with its interval (`bootstrap`)."""
-    settings = params["evaluate"]
-    resampling = settings["bootstrap"]
+    methods), each number with its interval (`bootstrap`), by params.yaml's `evaluate`."""
+    resampling = evaluate["bootstrap"]
     level = resampling["level"]
     resampled = bootstrap.resampled_drops(runs, bootstrap.scores_of(metric_files),
                                           resampling["resamples"], resampling["seed"])
     drops = bootstrap.drop_intervals(drop_table(runs), resampled, level)
     essential = bootstrap.essential_intervals(
-        essential_sparsity(drops, settings["epsilon"]), drops, resampled, settings["epsilon"],
+        essential_sparsity(drops, evaluate["epsilon"]), drops, resampled, evaluate["epsilon"],
         level)
     return {"drop_vs_sparsity": drops, "essential_sparsity": essential,
             "lth_vs_omp": lth_vs_omp(drops, resampled, level), "nm_patterns": nm_drops(drops)}

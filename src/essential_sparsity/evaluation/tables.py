@@ -17,24 +17,27 @@ from ..records.io import ArtefactError, atomic_path, read_json, write_csv, write
 from . import bootstrap, claims, curves
 
 
-def finetune_tables(params: dict, metric_files: list[str], out_dir: str | Path,
+def finetune_tables(settings: dict, metric_files: list[str], out_dir: str | Path,
                     metrics_json: str | Path) -> pd.DataFrame:
-    """One row per run, drop vs sparsity, essential sparsity, LTH minus OMP, N:M drops."""
+    """One row per run, drop vs sparsity, essential sparsity, LTH minus OMP, N:M drops, by
+    `config.params.tables_settings`."""
     out_dir = Path(out_dir)
     runs = curves.runs_table(metric_files)
-    tables = {"finetune_runs": runs, **curves.curve_tables(params, metric_files, runs)}
+    tables = {"finetune_runs": runs,
+              **curves.curve_tables(settings["evaluate"], metric_files, runs)}
     for name, frame in tables.items():
         write_csv(out_dir / f"{name}.csv", frame)
     write_json(metrics_json, curves.essential_metrics(tables["essential_sparsity"]))
     return tables["essential_sparsity"]
 
 
-def arithmetic_tables(params: dict, metric_files: list[str],
+def arithmetic_tables(settings: dict, metric_files: list[str],
                       out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
     """Figure 4's tables: every arithmetic run, drop vs sparsity and essential sparsity, each row
-    with the paper's dataset the task is or, when generated, stands in for."""
-    runs = curves.runs_of(metric_files, "task", params["arithmetic"]["tasks"], "arithmetic")
-    curve = curves.curve_tables(params, metric_files, runs)
+    with the paper's dataset the task is or, when generated, stands in for
+    (`config.params.arithmetic_tables_settings`)."""
+    runs = curves.runs_of(metric_files, "task", settings["tasks"], "arithmetic")
+    curve = curves.curve_tables(settings["evaluate"], metric_files, runs)
     tables = {"runs": runs, "drop_vs_sparsity": curve["drop_vs_sparsity"],
               "essential_sparsity": curve["essential_sparsity"]}
     for name, frame in tables.items():
@@ -44,9 +47,10 @@ def arithmetic_tables(params: dict, metric_files: list[str],
     return tables
 
 
-def claims_report(params: dict, claims_file: str | Path, tables_dir: str | Path,
+def claims_report(settings: dict, claims_file: str | Path, tables_dir: str | Path,
                   out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
-    """The paper's claims against our tables: a tidy table and a markdown page."""
+    """The paper's claims against our tables: a tidy table and a markdown page naming the
+    profile and the intervals' level (`config.params.report_settings`)."""
     try:
         listed = yaml.safe_load(Path(claims_file).read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -56,8 +60,7 @@ def claims_report(params: dict, claims_file: str | Path, tables_dir: str | Path,
     table = claims.evaluate_claims(listed, tables_dir)
     write_csv(out_csv, table)
     with atomic_path(out_md) as tmp:
-        tmp.write_text(claims.claims_markdown(table, params["profile"],
-                                            params["evaluate"]["bootstrap"]["level"]))
+        tmp.write_text(claims.claims_markdown(table, settings["profile"], settings["level"]))
     return table
 
 
@@ -70,11 +73,12 @@ LLM_COLUMNS = ["model", "method", "level", "sparsity", "pattern", "scope_sparsit
                "heldout_loss", "benchmark", "accuracy", "questions", "chance"]
 
 
-def zero_shot_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
+def zero_shot_table(settings: dict, metric_files: list[str | Path]) -> pd.DataFrame:
     """One row per run, with each metric's change from the model's dense run: the accuracy drop
     in points (dense minus pruned) with its interval, a paired bootstrap over the questions (every
     run answered the same ones), and the perplexity ratio (pruned over dense); MMLU runs add their
-    accuracy per category and its drop (`category_drop_<name>`)."""
+    accuracy per category and its drop (`category_drop_<name>`). `settings`:
+    `config.params.llm_table_settings`."""
     frame = pd.DataFrame([read_json(path) for path in metric_files])
     categories = sorted(c for c in frame.columns if c.startswith("accuracy_"))
     frame = frame[LLM_COLUMNS + categories]
@@ -85,7 +89,7 @@ def zero_shot_table(params: dict, metric_files: list[str | Path]) -> pd.DataFram
         raise ArtefactError(f"no dense run (sparsity 0) of {missing[0]} among the metrics; "
                             f"build the whole llm target")
     frame["accuracy_drop"] = frame["model"].map(dense["accuracy"]) - frame["accuracy"]
-    ends = _drop_intervals(params, frame, metric_files)
+    ends = _drop_intervals(settings["bootstrap"], frame, metric_files)
     frame["accuracy_drop_low"] = [low for low, _ in ends]
     frame["accuracy_drop_high"] = [high for _, high in ends]
     frame["perplexity_ratio"] = frame["perplexity"] / frame["model"].map(dense["perplexity"])
@@ -95,7 +99,7 @@ def zero_shot_table(params: dict, metric_files: list[str | Path]) -> pd.DataFram
     return frame.sort_values(["model", "method", "pattern", "sparsity"]).reset_index(drop=True)
 
 
-def _drop_intervals(params: dict, frame: pd.DataFrame,
+def _drop_intervals(resampling: dict, frame: pd.DataFrame,
                     metric_files: list[str | Path]) -> list[tuple[float, float]]:
     """Each run's (row of `frame`, in `metric_files` order) accuracy-drop interval, resampled as
     the fine-tuned curves' are (`bootstrap`): the benchmark is the task, an N:M run a method of
@@ -105,6 +109,6 @@ def _drop_intervals(params: dict, frame: pd.DataFrame,
     keys = list(points[bootstrap.KEYS].itertuples(index=False, name=None))
     scores = {key: bootstrap.read_scores(path) for key, path in zip(keys, metric_files,
                                                                      strict=True)}
-    settings = params["evaluate"]["bootstrap"]
-    resampled = bootstrap.resampled_drops(points, scores, settings["resamples"], settings["seed"])
-    return [bootstrap.interval(resampled[key[:4]], settings["level"]) for key in keys]
+    resampled = bootstrap.resampled_drops(points, scores, resampling["resamples"],
+                                          resampling["seed"])
+    return [bootstrap.interval(resampled[key[:4]], resampling["level"]) for key in keys]

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config.levels import pretrain_models
 from ..evaluation import curves
 from ..pruning.scope import classify
 from ..records.io import ArtefactError, read_json, read_tensors, write_csv
@@ -53,9 +52,9 @@ def _steps(run_dir: Path) -> list[int]:
     return steps
 
 
-def zero_weight_table(params: dict, run_dirs: list[str | Path]) -> pd.DataFrame:
+def zero_weight_table(settings: dict, run_dirs: list[str | Path]) -> pd.DataFrame:
     """Figure 8 (i): one row per run, checkpoint and component."""
-    scope, tau = params["prune"]["scope"], params["pretrain"]["near_zero"]
+    scope, tau = settings["scope"], settings["near_zero"]
     rows = []
     for run_dir in map(Path, run_dirs):
         info = read_json(run_dir / "run.json")
@@ -107,12 +106,12 @@ def loss_table(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFrame:
+def downstream_table(settings: dict, metric_files: list[str | Path]) -> pd.DataFrame:
     """Figure 8 (ii, iii): each subset's fine-tuned accuracy and drop against sparsity, with
     its data fraction; the dense rows are panel (iii)."""
-    fractions = pretrain_models(params)
+    fractions = settings["fractions"]
     runs = curves.runs_of(metric_files, "model", list(fractions), "pre-training")
-    drops = curves.curve_tables(params, metric_files, runs)["drop_vs_sparsity"]
+    drops = curves.curve_tables(settings["evaluate"], metric_files, runs)["drop_vs_sparsity"]
     examples = runs.groupby(["model", "task"])["test_examples"].min()
     drops["test_examples"] = examples.reindex(
         pd.MultiIndex.from_frame(drops[["model", "task"]])).to_numpy()
@@ -121,14 +120,14 @@ def downstream_table(params: dict, metric_files: list[str | Path]) -> pd.DataFra
                              ignore_index=True)
 
 
-def pretrain_tables(params: dict, run_dirs: list[str], metric_files: list[str],
+def pretrain_tables(settings: dict, run_dirs: list[str], metric_files: list[str],
                     out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
-    """Write every table of Figure 8: zero weights, onset, loss curves, downstream."""
-
-    zeros = zero_weight_table(params, run_dirs)
+    """Write every table of Figure 8: zero weights, onset, loss curves, downstream, by
+    `config.levels.pretrain_tables_settings`."""
+    zeros = zero_weight_table(settings, run_dirs)
     tables = {"zero_weights": zeros, "onset": onset_table(zeros),
               "losses": loss_table(run_dirs),
-              "drop_vs_sparsity": downstream_table(params, metric_files)}
+              "drop_vs_sparsity": downstream_table(settings, metric_files)}
     for name, frame in tables.items():
         write_csv(out[name], frame)
     return tables

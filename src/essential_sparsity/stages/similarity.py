@@ -7,27 +7,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..catalog import entries, sources
+from ..catalog import sources
 from ..pruning import masks
 from ..pruning.scope import scope_weights
 from ..records.io import write_csv
 
 
-def mask_similarity(params: dict, lth_masks: list[str | Path], out_csv: str | Path) -> None:
+def mask_similarity(settings: dict, lth_masks: list[str | Path], out_csv: str | Path) -> None:
     """Figure 10's table: cosine similarity of every LTH mask with the OMP mask of the same model
     and sparsity (computed here from the pre-trained weights, since LTH levels need not lie on the
     grid), and between the LTH masks of two tasks. A random mask pair at sparsity s would give
-    1 - s on average: the `random_expectation` column."""
+    1 - s on average: the `random_expectation` column. `settings`:
+    `config.params.similarity_settings`."""
     found: dict[tuple[str, float], dict[str, Path]] = {}
     for path in map(Path, lth_masks):
         info = masks.mask_info(path)
         found.setdefault((info["model"], info["target_sparsity"]), {})[info["task"]] = path
     rows = []
-    omp_methods = [m for m in params["prune"]["methods"] if m.startswith("omp-")]
+    omp_methods = settings["methods"]
     for model in sorted({model for model, _ in found}):
         at = sorted(s for m, s in found if m == model)
-        encoder = sources.load_encoder(model, entries.location(params, model))
-        weights = scope_weights(encoder, params["prune"]["scope"])
+        encoder = sources.load_encoder(model, settings["locations"].get(model))
+        weights = scope_weights(encoder, settings["scope"])
         omp = {method: masks.grid_masks(weights, at, method) for method in omp_methods}
         for sparsity in at:
             lth = {task: masks.load_mask(path) for task, path in found[(model, sparsity)].items()}

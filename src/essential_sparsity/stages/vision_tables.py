@@ -27,33 +27,26 @@ def normalized_rows(weight: torch.Tensor) -> np.ndarray:
     return normalize(weight.detach().float().numpy()) * math.sqrt(weight.shape[1])
 
 
-def _layers(params: dict, model: str, location: str | None) -> dict[int, np.ndarray]:
+def _layers(scope: str, model: str, location: str | None) -> dict[int, np.ndarray]:
     """Every in-scope weight of each transformer block, normalized, flattened."""
     encoder = sources.load_encoder(model, location)
     model_type = encoder.config.model_type
     layers: dict[int, list[np.ndarray]] = {}
-    for name, weight in scope_weights(encoder, params["prune"]["scope"]).items():
+    for name, weight in scope_weights(encoder, scope).items():
         layer = classify(name, model_type)[1]
         layers.setdefault(layer, []).append(normalized_rows(weight).ravel())
     return {layer: np.concatenate(parts) for layer, parts in sorted(layers.items())}
 
 
-def _roles(params: dict) -> dict[str, str]:
-    """The pair Figures 6 and 7 compare (one architecture, two objectives)."""
-    return {params["vision"]["supervised"]: "supervised",
-            params["vision"]["self_supervised"]: "self-supervised"}
-
-
-def weight_tables(params: dict,
+def weight_tables(settings: dict,
                   locations: dict[str, str | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Figure 7: per model and block, the share of exactly-zero and of near-zero normalized
     weights (|w| <= vision.near_zero), and the histogram of the normalized weights."""
-    tau, bins = params["vision"]["near_zero"], params["vision"]["histogram_bins"]
-    roles = _roles(params)
+    tau, bins, roles = settings["near_zero"], settings["bins"], settings["roles"]
     edges = np.linspace(-4.0, 4.0, bins + 1)
     zero_rows, hist_rows = [], []
     for model, location in locations.items():
-        layers = _layers(params, model, location)
+        layers = _layers(settings["scope"], model, location)
         everything = np.concatenate(list(layers.values()))
         for layer, values in [*layers.items(), ("all", everything)]:
             zero_rows.append({"model": model, "objective": VISION_OBJECTIVES[model],
@@ -84,28 +77,25 @@ def loss_table(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-def downstream_tables(params: dict,
+def downstream_tables(settings: dict,
                       metric_files: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Figures 3 and 6: each vision model's fine-tuned accuracy and drop against sparsity, with
     its pre-training objective, and its essential sparsity."""
-    runs = curves.runs_of(metric_files, "model", params["vision"]["models"], "vision")
-    curve = curves.curve_tables(params, metric_files, runs)
+    runs = curves.runs_of(metric_files, "model", settings["models"], "vision")
+    curve = curves.curve_tables(settings["evaluate"], metric_files, runs)
     drops, essential = curve["drop_vs_sparsity"], curve["essential_sparsity"]
     drops.insert(1, "objective", drops["model"].map(VISION_OBJECTIVES))
-    roles = _roles(params)
-    drops.insert(2, "role", drops["model"].map(lambda m: roles.get(m, "")))
+    drops.insert(2, "role", drops["model"].map(lambda m: settings["roles"].get(m, "")))
     return drops.sort_values(["task", "model", "sparsity"], ignore_index=True), essential
 
 
-def vision_tables(params: dict, run_dirs: list[str], metric_files: list[str],
+def vision_tables(settings: dict, run_dirs: list[str], metric_files: list[str],
                   out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
-    """Write every table of Figures 3, 6 and 7."""
-
-    steps = params["vision"]["pretrain"]["steps"]
-    here = {Path(d).name: str(Path(d) / f"step-{steps}") for d in run_dirs}
-    locations = {m: here.get(m) for m in params["vision"]["models"]}
-    zeros, histograms = weight_tables(params, locations)
-    drops, essential = downstream_tables(params, metric_files)
+    """Write every table of Figures 3, 6 and 7, by `config.levels.vision_tables_settings`."""
+    here = {Path(d).name: str(Path(d) / f"step-{settings['steps']}") for d in run_dirs}
+    locations = {m: here.get(m) for m in settings["models"]}
+    zeros, histograms = weight_tables(settings, locations)
+    drops, essential = downstream_tables(settings, metric_files)
     tables = {"losses": loss_table(run_dirs), "zero_weights": zeros,
               "weight_histograms": histograms, "drop_vs_sparsity": drops,
               "essential_sparsity": essential}
