@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from essential_sparsity.catalog.sources import SourceError, load_causal_lm, load_encoder
 from essential_sparsity.cli.commands import main
 from essential_sparsity.config.levels import lth_round_settings
-from essential_sparsity.config.params import TASK_EXAMPLES, load_params
+from essential_sparsity.config.params import load_params, task_examples
 from essential_sparsity.pruning import masks
 from essential_sparsity.records import provenance
 from essential_sparsity.records.io import ArtefactError, read_json
@@ -485,13 +485,14 @@ def test_the_split_check_counts_the_packaged_tasks_as_their_loaders_do():
     from essential_sparsity.catalog import sources
     from essential_sparsity.data import images, splitting
 
+    params = load_params(ROOT / "params.yaml")
     for task in ("bbc-news", "tweet-sentiment"):
         examples = sources.load_task(task).examples
-        assert TASK_EXAMPLES[task] == (len(splitting.clean(examples, 0)), False)
+        assert task_examples(params, task) == (len(splitting.clean(examples, 0)), False)
     for task in ("digits", "fashion-mnist-04", "fashion-mnist-59"):
         source = images.load_image_task(task)
-        assert TASK_EXAMPLES[task] == (len(splitting.unique_images(source.images)),
-                                       source.fixed_test is not None)
+        assert task_examples(params, task) == (len(splitting.unique_images(source.images)),
+                                               source.fixed_test is not None)
 
 
 def test_make_figures_keeps_the_lock_of_a_live_python_m_snakemake_run(tmp_path):

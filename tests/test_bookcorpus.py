@@ -13,7 +13,8 @@ from hub_fixtures import (
 )
 from test_sources import use_cache
 
-from essential_sparsity.catalog.sources import CORPORA, SourceError
+from essential_sparsity.catalog.builtin import CORPORA
+from essential_sparsity.catalog.sources import SourceError
 from essential_sparsity.data.corpus import bookcorpus_documents, corpus_documents
 
 # 0000.parquet gets the first four rows, 0001.parquet the last three.

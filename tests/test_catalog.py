@@ -316,16 +316,54 @@ def test_own_encoder_and_tasks_from_three_formats_build_figure_2(tmp_path, encod
         assert meta["label_names"] == ["1", "2", "3"]
 
 
+@pytest.mark.parametrize(("edit", "line"), [
+    (lambda c: c["tasks"]["mnli"].pop("test_split"),
+     r"catalog\.yaml: tasks\.mnli: .* is not valid under any of the given schemas; fix it as "
+     r"catalog\.schema\.yaml says"),
+    (lambda c: c["models"]["minilm-l6"].update(hub="not a repo id"),
+     r"catalog\.yaml: models\.minilm-l6\.hub: 'not a repo id' does not match .*; fix it as "
+     r"catalog\.schema\.yaml says"),
+    (lambda c: c.update(extra={}),
+     r"catalog\.yaml: the top level: Additional properties are not allowed \('extra' was "
+     r"unexpected\); fix it as catalog\.schema\.yaml says"),
+])
+def test_a_bad_built_in_entry_stops_with_one_line(tmp_path, monkeypatch, edit, line):
+    """The built-in catalog is data: a mistyped entry stops every command with one line, and
+    the shipped file is valid (the module loaded it)."""
+    from essential_sparsity.catalog import builtin
+
+    catalog = yaml.safe_load(builtin.CATALOG_FILE.read_text())
+    edit(catalog)
+    monkeypatch.setattr(builtin, "CATALOG_FILE", tmp_path / "catalog.yaml")
+    builtin.CATALOG_FILE.write_text(yaml.safe_dump(catalog))
+    with pytest.raises(ParamsError) as caught:
+        builtin.load_builtin()
+    assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
+
+
+def test_every_built_in_name_is_an_entry_of_the_data_file():
+    """The schema's enums of built-in names and the task kinds come from workflow/catalog.yaml."""
+    from essential_sparsity.catalog.builtin import BUILTIN
+    from essential_sparsity.catalog.tasks import task
+    from essential_sparsity.config.params import _schema
+
+    names = _schema()["$defs"]
+    assert names["vision_model"]["enum"] == list(BUILTIN["vision_models"])
+    assert set(names["image_task"]["enum"]) == {
+        name for name, entry in BUILTIN["tasks"].items() if entry["kind"] == "image"}
+    assert task("squad").metric == "f1" and task("bbc-news").metric == "accuracy"
+    assert not task("cifar10").encoded
+
+
 def test_the_catalog_names_exactly_the_image_and_arithmetic_tasks_the_data_modules_read():
     from essential_sparsity.catalog.tasks import (
         ARITHMETIC_TASKS,
         GENERATED_ARITHMETIC_TASKS,
         IMAGE_TASKS,
     )
-    from essential_sparsity.data import image_hub, images, math_hub
+    from essential_sparsity.data import images, math_hub
 
-    assert set(IMAGE_TASKS) == {*images.FASHION_TASKS, "digits", *image_hub.HUB_IMAGE_TASKS}
-    assert set(images.HUB_TASKS) == set(image_hub.HUB_IMAGE_TASKS)
+    assert set(IMAGE_TASKS) == {*images.FASHION_TASKS, "digits", *images.HUB_TASKS}
     assert set(ARITHMETIC_TASKS) == {*GENERATED_ARITHMETIC_TASKS, *math_hub.MATH_HUB_TASKS}
 
 

@@ -26,7 +26,8 @@ BIN = Path(sys.executable).parent
 MODULES = sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts)
                  for p in PACKAGE.rglob("*.py") if p.name != "__init__.py")
 # what a DVC stage's deps may name besides its jobs' inputs: results it reads, its rule files
-CODE = ["src", "workflow/notebooks", "workflow/report", "workflow/claims.yaml"]
+CODE = ["src", "workflow/notebooks", "workflow/report", "workflow/claims.yaml",
+        "workflow/catalog.yaml"]
 
 
 def python_imports(module: str) -> set[str]:

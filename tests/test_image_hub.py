@@ -18,7 +18,7 @@ from hub_fixtures import (
 from test_sources import use_cache
 
 from essential_sparsity.catalog.sources import SourceError
-from essential_sparsity.data.image_hub import HUB_IMAGE_TASKS, load_hub_task
+from essential_sparsity.data.image_hub import load_hub_task
 from essential_sparsity.data.images import HUB_TASKS, load_image_task
 
 NAMES = {"cifar10": ("airplane", "truck", 10), "cifar100": ("apple", "worm", 100),
@@ -55,12 +55,12 @@ def test_the_loader_reads_the_fixtures_files(image_cache):
         assert revision.commit_hash == IMAGE_COMMIT and revision.refs == {"main"}
         files[repo.repo_id] = sorted(f.file_path.relative_to(revision.snapshot_path).as_posix()
                                      for f in revision.files)
-    assert set(HUB_IMAGE_TASKS) == set(HUB_TASKS) == set(IMAGE_FIXTURE)
-    for task, entry in HUB_IMAGE_TASKS.items():
+    assert set(HUB_TASKS) == set(IMAGE_FIXTURE)
+    for task, entry in HUB_TASKS.items():
         repo, image_col, label_col, side, _, _, written = IMAGE_FIXTURE[task]
-        assert (entry["repo"], entry["image"], entry["label"], entry["side"]) == (
+        assert (entry["hub"], entry["image"], entry["label"], entry["side"]) == (
             repo, image_col, label_col, side)
-        assert files[repo] == sorted(written) == sorted([entry["pool"], entry["test"]])
+        assert files[repo] == sorted(written) == sorted(entry["files"].values())
 
 
 @pytest.mark.parametrize("task", list(IMAGE_FIXTURE))
@@ -104,18 +104,19 @@ def test_load_image_task_reads_the_hub(hub):
 @pytest.mark.parametrize("task", list(IMAGE_FIXTURE))
 def test_missing_dataset_names_the_download(tmp_path, monkeypatch, task):
     use_cache(monkeypatch, tmp_path / "hub")
-    entry = HUB_IMAGE_TASKS[task]
+    entry = HUB_TASKS[task]
     with pytest.raises(SourceError) as info:
         load_hub_task(task)
     message = str(info.value)
     assert "\n" not in message
-    assert f"hf download --repo-type dataset {entry['repo']} {entry['pool']}" in message
+    assert (f"hf download --repo-type dataset {entry['hub']} {entry['files']['pool']}"
+            in message)
 
 
 def test_missing_test_split_is_named(tmp_path, monkeypatch):
     cache = tmp_path / "hub"
     write_image_snapshot(cache, tmp_path / "staging", "cifar10")
-    test_file = HUB_IMAGE_TASKS["cifar10"]["test"]
+    test_file = HUB_TASKS["cifar10"]["files"]["test"]
     (next((cache / "datasets--uoft-cs--cifar10" / "snapshots").iterdir()) / test_file).unlink()
     use_cache(monkeypatch, cache)
     with pytest.raises(SourceError, match=f"uoft-cs/cifar10 {test_file}"):

@@ -49,7 +49,7 @@ def test_the_loader_reads_the_fixtures_files(math_cache):
     for entry in MATH_HUB_TASKS.values():
         assert entry["revision"] == MATH_REVISION
         read = [name for names in entry["files"].values() for name in names]
-        assert files[entry["repo"]] == sorted(read) == sorted(MATH_FIXTURE[entry["repo"]])
+        assert files[entry["hub"]] == sorted(read) == sorted(MATH_FIXTURE[entry["hub"]])
 
 
 @pytest.mark.parametrize("task", list(EXPECTED))
@@ -61,7 +61,7 @@ def test_problems_equations_and_answers(hub, task):
     assert problems["answer"].dtype == float
     for equation, answer in zip(problems["equation"], problems["answer"], strict=True):
         assert eval(equation) == pytest.approx(answer)
-    repo = MATH_HUB_TASKS[task]["repo"]
+    repo = MATH_HUB_TASKS[task]["hub"]
     questions = [row["question"] for rows in MATH_FIXTURE[repo].values() for row in rows]
     assert set(problems["text"]) <= set(questions)
     assert logged == [f"math task {task}: dropped {len(questions) - len(problems)} of "

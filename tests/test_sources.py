@@ -139,7 +139,8 @@ def test_glue_task_loads_from_hub_cache(hub, hub_cache, task, test_split, n_labe
 def test_glue_rows_without_labels_are_dropped(hub, hub_cache, monkeypatch):
     """GLUE's test split has label -1: loading it as the evaluation split keeps nothing."""
     assert (raw_split(hub_cache[0], "rte", "test")["label"] == -1).all()
-    monkeypatch.setitem(sources.GLUE_TASKS, "rte", ("sentence1", "sentence2", "test"))
+    monkeypatch.setitem(sources.GLUE_TASKS, "rte", {**sources.GLUE_TASKS["rte"],
+                                                    "test_split": "test"})
     assert sources.load_task("rte").fixed_test.empty
 
 

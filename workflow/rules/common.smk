@@ -16,7 +16,7 @@ from essential_sparsity.catalog.tasks import (
     QA,
     task_of,
 )
-from essential_sparsity.config.dependencies import job_modules, module_file
+from essential_sparsity.config.dependencies import job_files
 from essential_sparsity.config.levels import (
     LTH,
     arithmetic_levels,
@@ -146,7 +146,7 @@ def job_resources(kind):
 def code(*modules):
     """The library modules a job whose work is in `modules` runs (`dependencies`): editing one
     reruns its jobs; a test holds dvc.yaml's deps to the same files."""
-    return [repo_path("src", "essential_sparsity", module_file(m)) for m in job_modules(*modules)]
+    return [repo_path(path) for path in job_files(*modules)]
 
 
 def figure_outputs(name):

@@ -17,16 +17,8 @@ from typing import TYPE_CHECKING
 from ..config.params import ParamsError
 from ..data.images import ImageData, decode_images
 from ..data.readers import hub_snapshot, read_entry, require_columns
-from .sources import (
-    CAUSAL_LMS,
-    CORPORA,
-    MODELS,
-    QA_LABELS,
-    TASKS,
-    SourceError,
-    TaskData,
-    qa_frame,
-)
+from .builtin import CAUSAL_LMS, CORPORA, MODELS
+from .sources import QA_LABELS, TASKS, SourceError, TaskData, qa_frame
 from .tasks import ARITHMETIC_TASKS, IMAGE, IMAGE_TASKS, QA, TEXT, task, task_of
 
 if TYPE_CHECKING:  # pandas and datasets are imported where data is read

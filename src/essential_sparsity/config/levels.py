@@ -147,16 +147,19 @@ def arithmetic_levels(params: dict) -> list[tuple[str, str]]:
     return _first_method_at(params, params["arithmetic"]["sparsities"])
 
 
-# Vision transformers and their pre-training objective. vit-sl and vit-ssl are pre-trained here
-# (`vision_pretrain`); the others are the paper's hub checkpoints.
-VISION_OBJECTIVES = {"vit-sl": "supervised", "vit-ssl": "dino", "vit-base": "supervised",
-                     "vit-large": "supervised", "dino-base": "dino"}
-VISION_PRETRAINED_HERE = ("vit-sl", "vit-ssl")
+
+def vision_objective(model: str) -> str:
+    """A vision transformer's pre-training objective (workflow/catalog.yaml's vision_models)."""
+    from ..catalog.builtin import VISION_MODELS  # the catalog module reads this one's errors
+
+    return VISION_MODELS[model]["objective"]
 
 
 def vision_pretrained(params: dict) -> list[str]:
     """The vision models of this profile that its own pre-training stage makes."""
-    return [m for m in params["vision"]["models"] if m in VISION_PRETRAINED_HERE]
+    from ..catalog.builtin import VISION_MODELS
+
+    return [m for m in params["vision"]["models"] if VISION_MODELS[m].get("pretrained_here")]
 
 
 def vision_levels(params: dict) -> list[tuple[str, str]]:

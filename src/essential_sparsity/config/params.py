@@ -129,7 +129,21 @@ _Validator = jsonschema.validators.extend(
 @functools.cache
 def _schema() -> dict:
     """Read once per process: params.yaml is validated for every profile, by every job."""
-    return read_yaml(SCHEMA_PATH)
+    return with_builtin_names(read_yaml(SCHEMA_PATH))
+
+
+def with_builtin_names(schema: dict) -> dict:
+    """The schema with the enums of built-in names filled in from workflow/catalog.yaml, the one
+    list of them."""
+    from ..catalog.builtin import MODELS, VISION_MODELS, tasks_of  # it reads this one's errors
+
+    names = {"model": [m for m in MODELS if m not in VISION_MODELS],
+             "arithmetic_task": list(tasks_of("arithmetic")), "image_task": list(tasks_of("image")),
+             "vision_model": list(VISION_MODELS)}
+    for key, enum in names.items():
+        if key in schema.get("$defs", {}):
+            schema["$defs"][key] = {**schema["$defs"][key], "enum": enum}
+    return schema
 
 
 def _enums(error: jsonschema.ValidationError) -> list:
@@ -249,12 +263,12 @@ def _check_across_keys(params: dict, where: str, source: str) -> None:
 def _check_vision(params: dict, where: str, source: str) -> None:
     """The compared pair is fine-tuned and has one objective each; the supervised pre-training
     task is not a downstream task; the ViT's sizes fit together."""
-    from .levels import VISION_OBJECTIVES
+    from .levels import vision_objective
 
     vision = params["vision"]
     for key, objective in (("supervised", "supervised"), ("self_supervised", "dino")):
         model = vision[key]
-        if model not in vision["models"] or VISION_OBJECTIVES[model] != objective:
+        if model not in vision["models"] or vision_objective(model) != objective:
             raise ParamsError(f"{where}: vision.{key} = {model!r} must be one of vision.models "
                               f"pre-trained by {objective}; fix vision.{key} in {source}")
     if vision["pretrain"]["task"] in vision["tasks"]:
@@ -366,26 +380,20 @@ def _check_nm_fits(params: dict, where: str, source: str) -> None:
                         f"{section}.nm_patterns in {source}")
 
 
-# The examples each task gives the split rule (`data.split_indices`), and whether it keeps an
-# official test split beside them: stripped and deduplicated, before data.min_chars (so an upper
-# bound whatever min_chars is; tests/test_bad_input.py recounts the packaged ones); hub tasks:
-# the hub's training split. The generated arithmetic tasks have arithmetic.generated.problems;
-# the hub's arithmetic sets are not counted here (their split job checks them).
-TASK_EXAMPLES: dict[str, tuple[int, bool]] = {
-    "bbc-news": (2127, False), "tweet-sentiment": (37243, False), "digits": (1797, False),
-    "fashion-mnist-04": (30000, True), "fashion-mnist-59": (30000, True),
-    "mnli": (392702, True), "qnli": (104743, True), "qqp": (363846, True), "rte": (2490, True),
-    "sst2": (67349, True), "squad": (87599, True),
-    "cifar10": (50000, True), "cifar100": (50000, True), "tiny-imagenet": (100000, True),
-}
-
-
-def _examples(params: dict, task: str) -> tuple[int, bool] | None:
+def task_examples(params: dict, task: str) -> tuple[int, bool] | None:
+    """The examples a built-in task gives the split rule and whether it keeps an official test
+    split beside them (workflow/catalog.yaml's `examples`); None where they are not known before
+    its split job reads it."""
+    from ..catalog.builtin import TASKS
     from ..catalog.tasks import GENERATED_ARITHMETIC_TASKS
 
     if task in GENERATED_ARITHMETIC_TASKS:
         return params["arithmetic"]["generated"]["problems"], False
-    return TASK_EXAMPLES.get(task)
+    entry = TASKS.get(task, {})
+    if "examples" not in entry:
+        return None
+    fixed_test = "test_split" in entry or "test" in entry.get("files", {}) or "folder" in entry
+    return entry["examples"], fixed_test
 
 
 def _needed(data: dict, fixed_test: bool) -> tuple[int, str]:
@@ -405,7 +413,7 @@ def _check_split_sizes(params: dict, where: str, source: str) -> None:
     tasks = [*params["sources"]["tasks"], *params["vision"]["tasks"],
              *params["arithmetic"]["tasks"]]
     for task in dict.fromkeys(tasks):
-        known = _examples(params, task)
+        known = task_examples(params, task)
         if not known:
             continue
         needed, why = _needed(params["data"], fixed_test=known[1])

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .params import PROFILES, PROJECT_ROOT, SCHEMA_PATH, apply_profile, read_yaml
+from .params import (
+    PROFILES,
+    PROJECT_ROOT,
+    SCHEMA_PATH,
+    apply_profile,
+    read_yaml,
+    with_builtin_names,
+)
 
 PARAMS_PATH = PROJECT_ROOT / "params.yaml"
 DOC_PATH = PROJECT_ROOT / "docs" / "params.md"
@@ -198,7 +205,7 @@ def params_markdown(schema_path: str | Path = SCHEMA_PATH,
     what they say: a section per top-level key of params.yaml, in its order, and a row per leaf
     key with its type and allowed values, default, each profile's override and what it does.
     The paths are parameters so a test can render a schema and params of its own."""
-    schema = read_yaml(schema_path)
+    schema = with_builtin_names(read_yaml(schema_path))
     raw = read_yaml(params_path)
     defaults = apply_profile(raw, "default", str(params_path))
     lines = [

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..catalog.builtin import tasks_of
 from ..catalog.sources import TaskData
 from ..catalog.tasks import GENERATED_ARITHMETIC_TASKS
 from . import math_hub
@@ -33,8 +34,7 @@ if TYPE_CHECKING:  # pandas is imported where frames are built: the Snakefile im
     import pandas as pd
 
 # The paper's dataset each task is, or (generated) stands in for: Figure 4's panel titles.
-DATASETS = {"arith-one-step": "MAWPS", "arith-two-step": "ASDiv-A", "arith-distractor": "SVAMP",
-            "mawps": "MAWPS", "asdiv-a": "ASDiv-A", "svamp": "SVAMP"}
+DATASETS = {task: entry["dataset"] for task, entry in tasks_of("arithmetic").items()}
 # A number in a problem's text, thousands separators allowed ("3,300").
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 
@@ -104,7 +104,7 @@ def available_sources() -> list[dict]:
     need nothing installed, the hub tasks the paper profile's network or cache."""
     rows = [{"kind": "arithmetic", "name": task, "source": f"generated, as {DATASETS[task]}",
              "installed": True} for task in GENERATED_ARITHMETIC_TASKS]
-    rows += [{"kind": "arithmetic", "name": task, "source": f"hub {entry['repo']}",
+    rows += [{"kind": "arithmetic", "name": task, "source": f"hub {entry['hub']}",
               "installed": True} for task, entry in math_hub.MATH_HUB_TASKS.items()]
     return rows
 

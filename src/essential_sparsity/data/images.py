@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..catalog.builtin import tasks_of
 from ..catalog.sources import SourceError
 from ..catalog.tasks import IMAGE_TASKS
 
@@ -23,12 +24,11 @@ if TYPE_CHECKING:  # imported where used: the Snakefile reads the task names her
     import numpy as np
     import torch
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                   "Sneaker", "Bag", "Ankle boot"]
-# task -> the Fashion-MNIST classes it holds, relabelled 0..n-1 in this order
-FASHION_TASKS = {"fashion-mnist-04": [0, 1, 2, 3, 4], "fashion-mnist-59": [5, 6, 7, 8, 9]}
-HUB_TASKS = ("cifar10", "cifar100", "tiny-imagenet")
+# task -> its entry: the folder of Fashion-MNIST's files and the classes it holds
+FASHION_TASKS = tasks_of("image", "folder")
+HUB_TASKS = tasks_of("image", "hub")
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,13 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def _fashion_split(prefix: str, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _fashion_split(folder: Path, prefix: str,
+                   classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Those of `classes`, relabelled 0..n-1 in their order."""
     import numpy as np
 
-    images = _read_idx(FASHION_DIR / f"{prefix}-images-idx3-ubyte.gz")
-    labels = _read_idx(FASHION_DIR / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
+    images = _read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
+    labels = _read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
     keep = np.isin(labels, classes)
     relabel = np.zeros(10, dtype=np.int64)
     relabel[classes] = np.arange(len(classes))
@@ -70,10 +72,10 @@ def _fashion_split(prefix: str, classes: list[int]) -> tuple[np.ndarray, np.ndar
 
 
 def _fashion(task: str) -> ImageData:
-    classes = FASHION_TASKS[task]
-    images, labels = _fashion_split("train", classes)
+    folder, classes = Path(FASHION_TASKS[task]["folder"]), FASHION_TASKS[task]["classes"]
+    images, labels = _fashion_split(folder, "train", classes)
     return ImageData(images, labels, [FASHION_LABELS[c] for c in classes],
-                     fixed_test=_fashion_split("t10k", classes))
+                     fixed_test=_fashion_split(folder, "t10k", classes))
 
 
 def _digits() -> ImageData:

@@ -38,28 +38,16 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from ..catalog.builtin import tasks_of
 from ..catalog.sources import SourceError, hub_dataset_file
 
 if TYPE_CHECKING:  # pandas is imported where data is read, as in sources.py
     import pandas as pd
 
-CALC_X_REVISION = "refs/convert/parquet"  # the hub's parquet conversion: fixed file names
-
-# task -> hub repo, revision, parquet files per split (in the order read), and the columns of
-# the problem text, the equation (or calculator chain) and the answer.
-MATH_HUB_TASKS: dict[str, dict] = {
-    "mawps": {"repo": "MU-NLPC/Calc-mawps", "revision": CALC_X_REVISION,
-              "files": {"train": ["default/train/0000.parquet",
-                                  "default/validation/0000.parquet"],
-                        "test": ["default/test/0000.parquet"]},
-              "text": "question", "equation": "expression", "answer": "result_float"},
-    "asdiv-a": {"repo": "MU-NLPC/Calc-asdiv_a", "revision": CALC_X_REVISION,
-                "files": {"test": ["default/test/0000.parquet"]},
-                "text": "question", "equation": "chain", "answer": "result_float"},
-    "svamp": {"repo": "MU-NLPC/Calc-svamp", "revision": CALC_X_REVISION,
-              "files": {"test": ["default/test/0000.parquet"]},
-              "text": "question", "equation": "equation", "answer": "result_float"},
-}
+# task -> its entry in workflow/catalog.yaml: hub repo, revision, parquet files per split (in the
+# order read), and the columns of the problem text, the equation (or calculator chain) and the
+# answer.
+MATH_HUB_TASKS = tasks_of("arithmetic", "hub")
 
 _TOKEN = re.compile(r"\s*(\d[\d_]*(?:\.\d*)?|\.\d+|\S)")
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -209,7 +197,7 @@ def _read(task: str) -> pd.DataFrame:
     frames = []
     for split, files in entry["files"].items():
         for filename in files:
-            path = hub_dataset_file(task, entry["repo"], filename, entry["revision"])
+            path = hub_dataset_file(task, entry["hub"], filename, entry["revision"])
             frame = pd.read_parquet(path, columns=list(columns))
             frames.append(frame.rename(columns=columns).assign(split=split))
     return pd.concat(frames, ignore_index=True)

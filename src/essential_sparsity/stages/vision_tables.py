@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from ..catalog import sources
-from ..config.levels import VISION_OBJECTIVES
+from ..config.levels import vision_objective
 from ..evaluation import curves
 from ..pruning.scope import classify, scope_weights
 from ..records.io import read_json, write_csv
@@ -49,7 +49,7 @@ def weight_tables(settings: dict,
         layers = _layers(settings["scope"], model, location)
         everything = np.concatenate(list(layers.values()))
         for layer, values in [*layers.items(), ("all", everything)]:
-            zero_rows.append({"model": model, "objective": VISION_OBJECTIVES[model],
+            zero_rows.append({"model": model, "objective": vision_objective(model),
                               "role": roles.get(model, ""), "layer": layer,
                               "weights": values.size,
                               "zero": int((values == 0).sum()),
@@ -84,7 +84,7 @@ def downstream_tables(settings: dict,
     runs = curves.runs_of(metric_files, "model", settings["models"], "vision")
     curve = curves.curve_tables(settings["evaluate"], metric_files, runs)
     drops, essential = curve["drop_vs_sparsity"], curve["essential_sparsity"]
-    drops.insert(1, "objective", drops["model"].map(VISION_OBJECTIVES))
+    drops.insert(1, "objective", drops["model"].map(vision_objective))
     drops.insert(2, "role", drops["model"].map(lambda m: settings["roles"].get(m, "")))
     return drops.sort_values(["task", "model", "sparsity"], ignore_index=True), essential
 
