@@ -130,7 +130,8 @@ def test_a_hub_task_reads_its_folder_and_splits_from_the_offline_cache(tmp_path,
 
 def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None = None,
                  tasks: list[str] | None = None, llm_models: list[str] | None = None,
-                 vision_tasks: list[str] | None = None) -> Path:
+                 vision_tasks: list[str] | None = None,
+                 vision_models: list[str] | None = None) -> Path:
     """The project's params.yaml on the smoke profile, with a catalog and the sources (and the
     causal LMs and image tasks) naming it."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -141,6 +142,7 @@ def write_params(tmp_path: Path, catalog_section: dict, models: list[str] | None
     raw["llm"]["models"] = llm_models or raw["llm"]["models"]
     if vision_tasks:  # the smoke profile names its own
         raw["vision"]["tasks"] = raw["vision"]["profiles"]["smoke"]["tasks"] = vision_tasks
+    raw["vision"]["models"] = vision_models or raw["vision"]["models"]
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -231,14 +233,16 @@ def test_a_bad_model_entry_stops_the_check_with_one_line(tmp_path, case):
     assert re.search(line, str(caught.value)) and "\n" not in str(caught.value), caught.value
 
 
-def test_an_encoder_named_as_a_causal_lm_stops_the_check_with_one_line(tmp_path, encoder_dir):
-    path = write_params(tmp_path, {"models": {"mine": {"path": str(encoder_dir)}}},
-                        llm_models=["mine"])
+@pytest.mark.parametrize(("names", "types"), [
+    ({"llm_models": ["mine"]}, r"llm\.models takes \(opt, gpt2, llama, mistral, qwen2\)"),
+    ({"vision_models": ["vit-sl", "vit-ssl", "mine"]}, r"vision\.models takes \(vit, deit\)")])
+def test_an_encoder_named_as_a_causal_lm_or_a_vit_stops_the_check_with_one_line(
+        tmp_path, encoder_dir, names, types):
+    path = write_params(tmp_path, {"models": {"mine": {"path": str(encoder_dir)}}}, **names)
     with pytest.raises(ParamsError) as caught:
         check_catalog(load_params(path))
-    assert re.fullmatch(r"catalog\.models\.mine: model_type 'bert' is not a causal LM "
-                        r"\(llm\.models takes opt, gpt2, llama, mistral, qwen2\); name it in "
-                        r"sources\.models instead", str(caught.value)), caught.value
+    assert re.fullmatch(rf"catalog\.models\.mine: model_type 'bert' is not a type {types}; name "
+                        rf"it in sources\.models instead", str(caught.value)), caught.value
 
 
 @pytest.mark.parametrize(("section", "names", "line"), [
@@ -348,7 +352,8 @@ def test_every_built_in_name_is_an_entry_of_the_data_file():
     from essential_sparsity.config.params import _schema
 
     names = _schema()["$defs"]
-    assert names["vision_model"]["enum"] == list(BUILTIN["vision_models"])
+    assert names["model"]["enum"] == [name for name in BUILTIN["models"]
+                                      if name not in BUILTIN["vision_models"]]
     assert set(names["image_task"]["enum"]) == {
         name for name, entry in BUILTIN["tasks"].items() if entry["kind"] == "image"}
     assert task("squad").metric == "f1" and task("bbc-news").metric == "accuracy"

@@ -191,19 +191,33 @@ def test_a_checked_entry_is_read_again_only_when_its_files_change(tmp_path, monk
 
 
 @pytest.mark.slow
-def test_own_image_folder_builds_the_vision_figure(tmp_path):
-    """An image folder named in vision.tasks goes through the vision transformers' runs, their
-    tables and Figure 3 (the question-answering entry goes through Figure 2 in test_catalog)."""
+def test_own_image_folder_and_vit_build_the_vision_figure(tmp_path):
+    """An image folder named in vision.tasks and a ViT from a save_pretrained directory named in
+    vision.models go through the vision transformers' runs, their tables and Figure 3 (the
+    question-answering entry goes through Figure 2 in test_catalog)."""
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    vit = tmp_path / "my-vit"
+    ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=32, image_size=8, patch_size=4)).save_pretrained(vit)
+    ViTImageProcessor(size={"height": 8, "width": 8}, image_mean=[0.5] * 3,
+                      image_std=[0.5] * 3).save_pretrained(vit)
     repo = smoke_repo(tmp_path / "repo")
     raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["catalog"]["models"] = {"my-vit": {"path": str(vit), "objective": "supervised"}}
     raw["catalog"]["tasks"] = {
         "shades": {"kind": "image", "files": {"train": str(image_folder(tmp_path / "images"))}}}
     raw["vision"]["tasks"] = raw["vision"]["profiles"]["smoke"]["tasks"] = ["shades"]
+    raw["vision"]["models"] = [*raw["vision"]["models"], "my-vit"]
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     set_profile(repo, "smoke")
     sh(sys.executable, "-m", "essential_sparsity.cli.worker", "snakemake", "--cores", "all",
        "fig03", cwd=repo)
     vision = csv_dicts(repo / "results/tables/vision_drop_vs_sparsity.csv")
     assert {row["task"] for row in vision} == {"shades"}
+    assert {(row["model"], row["objective"]) for row in vision} == {
+        ("vit-sl", "supervised"), ("vit-ssl", "dino"), ("my-vit", "supervised")}
+    zeros = csv_dicts(repo / "results/tables/vision_zero_weights.csv")
+    assert {row["layer"] for row in zeros if row["model"] == "my-vit"} == {"0", "1", "all"}
     assert (repo / "results/benchmarks/split_catalog_images/shades.tsv").is_file()
     assert (repo / "reports/figures/fig03_vision_drop_vs_sparsity.png").stat().st_size > 1000

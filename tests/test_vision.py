@@ -12,8 +12,12 @@ import pytest
 import torch
 from run_records import write_runs
 
-from essential_sparsity.config.levels import vision_tables_settings
-from essential_sparsity.config.params import ParamsError, load_params, resolve
+from essential_sparsity.config.params import (
+    ParamsError,
+    load_params,
+    resolve,
+    vision_tables_settings,
+)
 from essential_sparsity.data import images, splitting
 from essential_sparsity.evaluation import claims
 from essential_sparsity.pruning.scope import scope_weights

@@ -32,7 +32,6 @@ from essential_sparsity.config.levels import (
     vision_levels,
     vision_pretrain_settings,
     vision_pretrained,
-    vision_tables_settings,
 )
 from essential_sparsity.config.params import (
     SPARSITY_PATTERN,
@@ -50,6 +49,7 @@ from essential_sparsity.config.params import (
     similarity_settings,
     split_settings,
     tables_settings,
+    vision_tables_settings,
 )
 
 

@@ -24,7 +24,7 @@ from ..data.images import ImageData
 from ..pruning.scope import CAUSAL_LM_FAMILIES, FAMILIES, scope_problem
 from . import entries
 from .entries import config_path, user_corpora, user_models, user_tasks
-from .sources import SourceError
+from .sources import VISION_TYPES, SourceError
 
 # where the Snakefile records what passed, beside Snakemake's own state (`essential-sparsity
 # check` reads every entry)
@@ -38,9 +38,10 @@ def check_catalog(params: dict, stamp: Path | None = None) -> None:
     """Every catalog entry the profile uses is here and usable, and the data section can split
     each task: one ParamsError line naming the entry and the fix, before any job runs. With a
     `stamp`, tasks and corpora recorded there as passed are not read again."""
-    causal = params["llm"]["models"]
-    for name, entry in user_models(params, [*params["sources"]["models"], *causal]).items():
-        _check_model(name, entry, causal_lm=name in causal)
+    named = {f"{section}.models": params[section]["models"]
+             for section in ("sources", "llm", "vision")}
+    for name, entry in user_models(params, [n for names in named.values() for n in names]).items():
+        _check_model(name, entry, [key for key, names in named.items() if name in names])
     passed, keys = _passed(stamp), []
     named = list(dict.fromkeys([*params["sources"]["tasks"], *params["vision"]["tasks"]]))
     for name, entry in user_tasks(params, named).items():
@@ -105,9 +106,16 @@ def _check_corpus(name: str, entry: dict, section: str, min_chars: int) -> None:
                           f"training and held-out text need 2 or more: give it more text")
 
 
-def _check_model(name: str, entry: dict, causal_lm: bool = False) -> None:
-    """The entry's config.json is here and names a family with a known scope (and, for a model
-    of llm.models, a causal-LM family)."""
+# the sections that name models, and the model types each takes (None: any with a scope)
+MODEL_SECTIONS = {"sources.models": None,
+                  "llm.models": [t for t, family in FAMILIES.items()
+                                 if family in CAUSAL_LM_FAMILIES],
+                  "vision.models": list(VISION_TYPES)}
+
+
+def _check_model(name: str, entry: dict, sections: list[str]) -> None:
+    """The entry's config.json is here and names a family with a known scope, of a type each
+    section naming it takes (a causal LM for llm.models, a ViT or DeiT for vision.models)."""
     where = f"catalog.models.{name}"
     path = config_path(entry)
     if path is None:
@@ -128,7 +136,8 @@ def _check_model(name: str, entry: dict, causal_lm: bool = False) -> None:
     problem = scope_problem(model_type)
     if problem:
         raise ParamsError(f"{where}: {problem}")
-    if causal_lm and FAMILIES[model_type] not in CAUSAL_LM_FAMILIES:
-        causal = [t for t, family in FAMILIES.items() if family in CAUSAL_LM_FAMILIES]
-        raise ParamsError(f"{where}: model_type {model_type!r} is not a causal LM (llm.models "
-                          f"takes {', '.join(causal)}); name it in sources.models instead")
+    for section in sections:
+        types = MODEL_SECTIONS[section]
+        if types is not None and model_type not in types:
+            raise ParamsError(f"{where}: model_type {model_type!r} is not a type {section} "
+                              f"takes ({', '.join(types)}); name it in sources.models instead")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..config.params import ParamsError
 from ..data.images import ImageData, decode_images
 from ..data.readers import hub_snapshot, read_entry, require_columns
-from .builtin import CAUSAL_LMS, CORPORA, MODELS
+from .builtin import CAUSAL_LMS, CORPORA, MODELS, VISION_MODELS
 from .sources import QA_LABELS, TASKS, SourceError, TaskData, qa_frame
 from .tasks import ARITHMETIC_TASKS, IMAGE, IMAGE_TASKS, QA, TEXT, task, task_of
 
@@ -71,7 +71,7 @@ ONE = {"models": "model", "tasks": "task", "corpora": "corpus"}
 
 
 def check_names(params: dict, where: str, source: str) -> None:
-    """Every model and task named in `sources`, every image task of `vision.tasks`, every
+    """Every model and task named in `sources`, every model and image task of `vision`, every
     causal LM of `llm.models` and every corpus of `corpus.sources` and `pretrain.corpus` is built
     in or a catalog entry (a task of a kind that section's figures take), and no entry takes a
     built-in's name (one name, one source)."""
@@ -79,6 +79,7 @@ def check_names(params: dict, where: str, source: str) -> None:
             ("sources.models", "models", MODELS, user_models(params)),
             ("sources.tasks", "tasks", TASKS, user_tasks(params)),
             ("llm.models", "models", CAUSAL_LMS, user_models(params)),
+            ("vision.models", "models", VISION_MODELS, user_models(params)),
             ("vision.tasks", "tasks", IMAGE_TASKS, user_tasks(params)),
             ("corpus.sources", "corpora", CORPORA, user_corpora(params)),
             ("pretrain.corpus", "corpora", CORPORA, user_corpora(params))):

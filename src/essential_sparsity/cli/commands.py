@@ -21,7 +21,6 @@ from ..config.levels import (
     pretrain_run_settings,
     pretrain_tables_settings,
     vision_pretrain_settings,
-    vision_tables_settings,
 )
 from ..config.params import (
     ParamsError,
@@ -37,6 +36,7 @@ from ..config.params import (
     similarity_settings,
     split_settings,
     tables_settings,
+    vision_tables_settings,
 )
 from ..records.io import ArtefactError, write_csv
 

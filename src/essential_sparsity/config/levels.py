@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from .params import ParamsError, format_sparsity, tables_settings
+from .params import ParamsError, format_sparsity, tables_settings, vision_objective
 
 LTH = "lth"
 _NM = re.compile(r"nm-(\d+)-(\d+)")
@@ -123,11 +123,12 @@ def pretrain_tables_settings(params: dict) -> dict:
 
 def vision_pretrain_settings(params: dict, model: str) -> dict:
     """The vision.pretrain settings a vision pre-training run depends on (threads change no
-    weight)."""
+    weight), and the model's objective."""
     if model not in vision_pretrained(params):
         raise ParamsError(f"{model} is not pre-trained by this profile (vision.models: "
                           f"{', '.join(params['vision']['models'])})")
-    return {k: v for k, v in params["vision"]["pretrain"].items() if k != "threads"}
+    return {**{k: v for k, v in params["vision"]["pretrain"].items() if k != "threads"},
+            "objective": vision_objective(params, model)}
 
 
 def _first_method_at(params: dict, sparsities: list[float]) -> list[tuple[str, str]]:
@@ -148,32 +149,14 @@ def arithmetic_levels(params: dict) -> list[tuple[str, str]]:
 
 
 
-def vision_objective(model: str) -> str:
-    """A vision transformer's pre-training objective (workflow/catalog.yaml's vision_models)."""
-    from ..catalog.builtin import VISION_MODELS  # the catalog module reads this one's errors
-
-    return VISION_MODELS[model]["objective"]
-
-
 def vision_pretrained(params: dict) -> list[str]:
     """The vision models of this profile that its own pre-training stage makes."""
     from ..catalog.builtin import VISION_MODELS
 
-    return [m for m in params["vision"]["models"] if VISION_MODELS[m].get("pretrained_here")]
+    return [m for m in params["vision"]["models"]
+            if VISION_MODELS.get(m, {}).get("pretrained_here")]
 
 
 def vision_levels(params: dict) -> list[tuple[str, str]]:
     """(method, sparsity) of every fine-tuning run of a vision model."""
     return _first_method_at(params, params["vision"]["sparsities"])
-
-
-def vision_tables_settings(params: dict) -> dict:
-    """Figures 3, 6 and 7's tables: those of any runs, the scope, threshold and bins the
-    weights are counted in, the pair the SSL claims compare (the tables' role column), the
-    vision models and the pre-training step whose checkpoint is counted."""
-    vision = params["vision"]
-    return {**tables_settings(params), "scope": params["prune"]["scope"],
-            "near_zero": vision["near_zero"], "bins": vision["histogram_bins"],
-            "roles": {vision["supervised"]: "supervised",
-                      vision["self_supervised"]: "self-supervised"},
-            "models": vision["models"], "steps": vision["pretrain"]["steps"]}

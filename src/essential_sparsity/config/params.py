@@ -138,8 +138,7 @@ def with_builtin_names(schema: dict) -> dict:
     from ..catalog.builtin import MODELS, VISION_MODELS, tasks_of  # it reads this one's errors
 
     names = {"model": [m for m in MODELS if m not in VISION_MODELS],
-             "arithmetic_task": list(tasks_of("arithmetic")), "image_task": list(tasks_of("image")),
-             "vision_model": list(VISION_MODELS)}
+             "arithmetic_task": list(tasks_of("arithmetic")), "image_task": list(tasks_of("image"))}
     for key, enum in names.items():
         if key in schema.get("$defs", {}):
             schema["$defs"][key] = {**schema["$defs"][key], "enum": enum}
@@ -263,12 +262,10 @@ def _check_across_keys(params: dict, where: str, source: str) -> None:
 def _check_vision(params: dict, where: str, source: str) -> None:
     """The compared pair is fine-tuned and has one objective each; the supervised pre-training
     task is not a downstream task; the ViT's sizes fit together."""
-    from .levels import vision_objective
-
     vision = params["vision"]
     for key, objective in (("supervised", "supervised"), ("self_supervised", "dino")):
         model = vision[key]
-        if model not in vision["models"] or vision_objective(model) != objective:
+        if model not in vision["models"] or vision_objective(params, model) != objective:
             raise ParamsError(f"{where}: vision.{key} = {model!r} must be one of vision.models "
                               f"pre-trained by {objective}; fix vision.{key} in {source}")
     if vision["pretrain"]["task"] in vision["tasks"]:
@@ -545,6 +542,32 @@ def similarity_settings(params: dict) -> dict[str, Any]:
     return {"methods": [m for m in params["prune"]["methods"] if m.startswith("omp-")],
             "scope": params["prune"]["scope"],
             "locations": {model: location(params, model) for model in params["sources"]["models"]}}
+
+
+def vision_objective(params: dict, model: str) -> str:
+    """A vision transformer's pre-training objective: a built-in's (workflow/catalog.yaml's
+    vision_models), or what a catalog model's entry says (`unknown` when it says none)."""
+    from ..catalog.builtin import VISION_MODELS  # the catalog module reads this one's errors
+
+    entry = params["catalog"]["models"].get(model) or VISION_MODELS[model]
+    return entry.get("objective", "unknown")
+
+
+def vision_tables_settings(params: dict) -> dict:
+    """Figures 3, 6 and 7's tables: those of any runs, the scope, threshold and bins the
+    weights are counted in, the pair the SSL claims compare (the tables' role column), the
+    vision models with their objectives and where a catalog model's weights are, and the
+    pre-training step whose checkpoint is counted."""
+    from ..catalog.entries import location
+
+    vision = params["vision"]
+    return {**tables_settings(params), "scope": params["prune"]["scope"],
+            "near_zero": vision["near_zero"], "bins": vision["histogram_bins"],
+            "roles": {vision["supervised"]: "supervised",
+                      vision["self_supervised"]: "self-supervised"},
+            "objectives": {m: vision_objective(params, m) for m in vision["models"]},
+            "locations": {m: location(params, m) for m in vision["models"]},
+            "models": vision["models"], "steps": vision["pretrain"]["steps"]}
 
 
 def format_sparsity(sparsity: float) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 
-from ..config.levels import vision_objective
 from ..data import images
 from ..records.io import ArtefactError
 from ..training import pretrain, vision_pretrain
@@ -54,7 +53,7 @@ def vision_pretrain_run(settings: dict, device: str, model: str, out_dir: str | 
     (`vision_pretrain_settings`); checkpoints under out_dir/step-K. Work happens in
     out_dir.partial, renamed into place when the run completes; rerunning after a kill resumes
     there from the last checkpoint."""
-    objective = vision_objective(model)
+    objective = settings["objective"]
     data, heldout, labels = _pretraining_images(settings)
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".partial")

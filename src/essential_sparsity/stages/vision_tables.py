@@ -13,7 +13,6 @@ import pandas as pd
 import torch
 
 from ..catalog import sources
-from ..config.levels import vision_objective
 from ..evaluation import curves
 from ..pruning.scope import classify, scope_weights
 from ..records.io import read_json, write_csv
@@ -49,7 +48,7 @@ def weight_tables(settings: dict,
         layers = _layers(settings["scope"], model, location)
         everything = np.concatenate(list(layers.values()))
         for layer, values in [*layers.items(), ("all", everything)]:
-            zero_rows.append({"model": model, "objective": vision_objective(model),
+            zero_rows.append({"model": model, "objective": settings["objectives"][model],
                               "role": roles.get(model, ""), "layer": layer,
                               "weights": values.size,
                               "zero": int((values == 0).sum()),
@@ -84,16 +83,16 @@ def downstream_tables(settings: dict,
     runs = curves.runs_of(metric_files, "model", settings["models"], "vision")
     curve = curves.curve_tables(settings["evaluate"], metric_files, runs)
     drops, essential = curve["drop_vs_sparsity"], curve["essential_sparsity"]
-    drops.insert(1, "objective", drops["model"].map(vision_objective))
+    drops.insert(1, "objective", drops["model"].map(settings["objectives"]))
     drops.insert(2, "role", drops["model"].map(lambda m: settings["roles"].get(m, "")))
     return drops.sort_values(["task", "model", "sparsity"], ignore_index=True), essential
 
 
 def vision_tables(settings: dict, run_dirs: list[str], metric_files: list[str],
                   out: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
-    """Write every table of Figures 3, 6 and 7, by `config.levels.vision_tables_settings`."""
+    """Write every table of Figures 3, 6 and 7, by `config.params.vision_tables_settings`."""
     here = {Path(d).name: str(Path(d) / f"step-{settings['steps']}") for d in run_dirs}
-    locations = {m: here.get(m) for m in settings["models"]}
+    locations = {m: here.get(m) or settings["locations"][m] for m in settings["models"]}
     zeros, histograms = weight_tables(settings, locations)
     drops, essential = downstream_tables(settings, metric_files)
     tables = {"losses": loss_table(run_dirs), "zero_weights": zeros,
