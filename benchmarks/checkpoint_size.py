@@ -88,7 +88,7 @@ def gzip_size(path: Path) -> int:
 
 
 def measure(sparsities: list[float]) -> tuple[list[dict], dict]:
-    encoder = sources.load_encoder(MODEL)
+    encoder = sources.load_encoder(sources.Model(MODEL))
     weights = scope_weights(encoder, list(COMPONENTS))
     state = {k: v.detach().clone().contiguous() for k, v in encoder.state_dict().items()}
     grid = masks.omp_global(weights, sparsities)

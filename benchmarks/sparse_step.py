@@ -46,7 +46,7 @@ class Trainer:
     """One model, its optimizer and schedule, built as `finetune.train` builds them."""
 
     def __init__(self, settings: dict, mask: dict[str, torch.Tensor] | None, scope: list[str]):
-        self.model = sources.load_classifier(MODEL, 5, seed=0)
+        self.model = sources.load_classifier(sources.Model(MODEL), 5, seed=0)
         self.settings = settings
         self.mask = mask
         self.scoped = scope_weights(self.model, scope)
@@ -85,9 +85,9 @@ def measure(warmup: int, pairs: int, mask_repeats: int) -> dict:
     torch.set_num_threads(settings["threads"])
     torch.use_deterministic_algorithms(True)  # as the finetune stage
     torch.manual_seed(0)
-    batch = real_batch(sources.load_tokenizer(MODEL))
+    batch = real_batch(sources.load_tokenizer(sources.Model(MODEL)))
     dense = Trainer(settings, None, scope)
-    encoder_weights = scope_weights(sources.load_encoder(MODEL), scope)
+    encoder_weights = scope_weights(sources.load_encoder(sources.Model(MODEL)), scope)
     mask = masks.omp_global(encoder_weights, [SPARSITY])[SPARSITY]
     sparse = Trainer(settings, mask, scope)
     for _ in range(warmup):

@@ -29,7 +29,7 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from essential_sparsity.catalog.sources import SourceError, load_causal_lm, load_encoder
+from essential_sparsity.catalog.sources import Model, SourceError, load_causal_lm, load_encoder
 from essential_sparsity.cli.commands import main
 from essential_sparsity.config.levels import lth_round_settings
 from essential_sparsity.config.params import load_params, task_examples
@@ -464,7 +464,7 @@ def pickle_only_model(directory: Path, model) -> Path:
 def test_a_pickle_only_encoder_is_refused_in_one_line(tmp_path, tiny_bert):
     directory = pickle_only_model(tmp_path / "pickled", tiny_bert.base_model)
     with pytest.raises(SourceError) as info:
-        load_encoder("minilm-l6", str(directory))
+        load_encoder(Model("minilm-l6", str(directory)))
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"model minilm-l6: cannot load {directory}")
     assert "model.safetensors" in message and "never loaded" in message

@@ -45,9 +45,9 @@ def encoder_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import BertModel
 
-    from essential_sparsity.catalog.sources import load_tokenizer
+    from essential_sparsity.catalog.sources import Model, load_tokenizer
 
-    tokenizer = load_tokenizer("minilm-l6")
+    tokenizer = load_tokenizer(Model("minilm-l6"))
     torch.manual_seed(0)
     model = BertModel(tiny_bert_config(vocab_size=len(tokenizer), max_position_embeddings=64))
     path = tmp_path_factory.mktemp("catalog") / "my-encoder"

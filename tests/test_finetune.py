@@ -31,6 +31,7 @@ from essential_sparsity.stages.prune import prune
 from essential_sparsity.training import finetune
 
 ROOT = Path(__file__).resolve().parents[1]
+MINILM = sources.Model("minilm-l6")
 
 SETTINGS = {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2, "weight_decay": 0.01,
             "adam_epsilon": 1e-8, "warmup_ratio": 0.0, "precision": "auto"}
@@ -224,12 +225,12 @@ def e2e(tmp_path_factory):
     deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     tmp = tmp_path_factory.mktemp("e2e")
     params = tiny_task(tmp / "data")
-    report = prune(prune_settings(params), "minilm-l6", "omp-global", 0.5, tmp / "mask.safetensors")
-    encode_task(encode_settings(params, "tiny", "minilm-l6"), "minilm-l6", "tiny", tmp / "data",
+    report = prune(prune_settings(params), MINILM, "omp-global", 0.5, tmp / "mask.safetensors")
+    encode_task(encode_settings(params, "tiny", "minilm-l6"), MINILM, "tiny", tmp / "data",
                 tmp / "tiny.safetensors")
     runs = []
     for name in ("first", "second"):
-        record = finetune_run(*handed(params, "minilm-l6"), "minilm-l6", "tiny",
+        record = finetune_run(*handed(params, "minilm-l6"), MINILM, "tiny",
                               tmp / "mask.safetensors", 0, tmp / "data",
                               tmp / name / "metrics.json", tmp / name / "model.safetensors",
                               encoded_path=tmp / "tiny.safetensors",
@@ -321,7 +322,7 @@ def lth(e2e):
     tmp, params = e2e["dir"] / "lth", lth_params()
     params["finetune"].update(epochs=1, batch_size=8, max_length=8, eval_batch_size=8,
                               per_task={})
-    prune(prune_settings(params), "minilm-l6", "omp-global", 0.0, tmp / "dense.safetensors")
+    prune(prune_settings(params), MINILM, "omp-global", 0.0, tmp / "dense.safetensors")
     starts, previous, rounds = [], tmp / "dense.safetensors", []
     real_train = finetune.train
 
@@ -333,7 +334,7 @@ def lth(e2e):
     try:
         for round_ in (1, 2):
             run = tmp / f"run-{round_ - 1}"
-            finetune_run(*handed(params, "minilm-l6"), "minilm-l6", "tiny", previous, 0,
+            finetune_run(*handed(params, "minilm-l6"), MINILM, "tiny", previous, 0,
                          e2e["dir"] / "data", run / "metrics.json", run / "model.safetensors",
                          encoded_path=e2e["dir"] / "tiny.safetensors")
             out = tmp / f"round-{round_}.safetensors"
@@ -341,7 +342,7 @@ def lth(e2e):
                                run / "model.safetensors", previous, out)
             rounds.append((report, masks.load_mask(out), read_tensors(run / "model.safetensors")))
             previous = out
-        finetune_run(*handed(params, "minilm-l6"), "minilm-l6", "tiny", previous, 0,
+        finetune_run(*handed(params, "minilm-l6"), MINILM, "tiny", previous, 0,
                      e2e["dir"] / "data", tmp / "run-2" / "metrics.json",
                      tmp / "run-2" / "model.safetensors",
                      encoded_path=e2e["dir"] / "tiny.safetensors")
@@ -368,7 +369,7 @@ def test_lth_prunes_by_fine_tuned_not_pre_trained_magnitude(lth):
 
 
 def test_every_lth_round_rewinds_to_the_pre_trained_weights(lth):
-    pretrained = sources.load_encoder("minilm-l6").state_dict()
+    pretrained = sources.load_encoder(sources.Model("minilm-l6")).state_dict()
     assert len(lth["starts"]) == 3
     for start in lth["starts"]:
         assert all(torch.equal(start[k], pretrained[k]) for k in pretrained)
@@ -389,7 +390,7 @@ def test_lth_round_rejects_a_checkpoint_not_trained_under_the_mask(lth, e2e, tmp
 def test_encoded_splits_are_the_tokenizers_ids(e2e):
     """A run reads the ids tokenizing would give, and refuses a file encoded for another
     max_length."""
-    tokenizer = sources.load_tokenizer("minilm-l6")
+    tokenizer = sources.load_tokenizer(sources.Model("minilm-l6"))
     encoded = splitting.read_encoded(e2e["dir"] / "tiny.safetensors", "minilm-l6", "tiny", 8)
     for split in splitting.SPLITS:
         fresh = finetune.encode(tokenizer, splitting.read_split(e2e["dir"] / "data", split), 8)
@@ -424,22 +425,21 @@ def tiny_gpt2_dir(path: Path) -> Path:
 def test_a_gpt2_classifier_is_pruned_fine_tuned_and_rewound_like_any_model(tmp_path):
     """GPT-2's Conv1D matrices, Q, K and V fused, go through prune, fine-tune and an LTH round
     as views; its tokenizer pads with end-of-text, and the audit finds the pruned weights zero."""
-    from essential_sparsity.catalog.sources import load_tokenizer
+    from essential_sparsity.catalog.sources import Model, load_tokenizer
     from essential_sparsity.records.audit import checkpoint_problems
 
-    where = str(tiny_gpt2_dir(tmp_path / "gpt2"))
-    assert load_tokenizer("tiny-gpt2", where).pad_token == "<|endoftext|>"
+    gpt2 = Model("tiny-gpt2", str(tiny_gpt2_dir(tmp_path / "gpt2")))
+    assert load_tokenizer(gpt2).pad_token == "<|endoftext|>"
     params = tiny_task(tmp_path / "data")
-    report = prune(prune_settings(params), "tiny-gpt2", "omp-global", 0.5,
-                   tmp_path / "mask.safetensors", where)
+    report = prune(prune_settings(params), gpt2, "omp-global", 0.5, tmp_path / "mask.safetensors")
     assert {m["component"] for m in report["matrices"]} == set(COMPONENTS)
-    encode_task(encode_settings(params, "tiny", "tiny-gpt2"), "tiny-gpt2", "tiny",
-                tmp_path / "data", tmp_path / "ids.safetensors", where)
+    encode_task(encode_settings(params, "tiny", "tiny-gpt2"), gpt2, "tiny", tmp_path / "data",
+                tmp_path / "ids.safetensors")
     run = tmp_path / "run"
-    record = finetune_run(*handed(params, "tiny-gpt2"), "tiny-gpt2", "tiny",
+    record = finetune_run(*handed(params, "tiny-gpt2"), gpt2, "tiny",
                           tmp_path / "mask.safetensors", 0, tmp_path / "data",
                           run / "metrics.json", run / "model.safetensors",
-                          location=where, encoded_path=tmp_path / "ids.safetensors",
+                          encoded_path=tmp_path / "ids.safetensors",
                           predictions_path=run / "predictions.csv")
     assert record["test_examples"] == 8 and record["scope_sparsity"] == pytest.approx(0.5, abs=0.01)
     assert checkpoint_problems(run / "model.safetensors", tmp_path / "mask.safetensors") == []

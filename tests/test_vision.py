@@ -245,9 +245,9 @@ def test_a_vision_transformer_loads_as_an_image_classifier(tmp_path):
     """ViT's config has no pad token: the decoder classifiers' pad fallback leaves it alone."""
     from transformers import ViTConfig, ViTModel
 
-    from essential_sparsity.catalog.sources import load_classifier
+    from essential_sparsity.catalog.sources import Model, load_classifier
 
     ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                        intermediate_size=32, image_size=8, patch_size=4)).save_pretrained(tmp_path)
-    classifier = load_classifier("tiny-vit", num_labels=3, seed=0, location=str(tmp_path))
+    classifier = load_classifier(Model("tiny-vit", str(tmp_path)), num_labels=3, seed=0)
     assert classifier.config.num_labels == 3 and type(classifier).__name__.startswith("ViT")

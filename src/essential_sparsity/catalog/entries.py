@@ -44,7 +44,7 @@ def user_corpora(params: dict, names: list[str] | None = None) -> dict[str, dict
     return _entries(params, "corpora", names)
 
 
-def model_location(entry: dict) -> str:
+def entry_location(entry: dict) -> str:
     """What `from_pretrained` is given: the entry's directory or hub repository id."""
     return entry.get("path") or entry["hub"]
 
@@ -52,7 +52,7 @@ def model_location(entry: dict) -> str:
 def location(params: dict, model: str) -> str | None:
     """A catalog model's location, handed to its jobs as --location; None for a built-in one."""
     entry = user_models(params).get(model)
-    return model_location(entry) if entry else None
+    return entry_location(entry) if entry else None
 
 
 def config_path(entry: dict) -> Path | None:
@@ -214,7 +214,7 @@ def available(params: dict) -> list[dict]:
     for name, entry in user_models(params).items():
         path = config_path(entry)
         fix = f"hf download {entry['hub']}" if "hub" in entry else f"fix catalog.models.{name}"
-        rows.append({"kind": "model", "name": name, "source": f"catalog {model_location(entry)}",
+        rows.append({"kind": "model", "name": name, "source": f"catalog {entry_location(entry)}",
                      "installed": bool(path and path.is_file()), "fix": fix})
     for kind, section, named in (("task", "tasks", user_tasks(params)),
                                  ("corpus", "corpora", user_corpora(params))):

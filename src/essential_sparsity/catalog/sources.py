@@ -54,8 +54,9 @@ def package_dir(package: str, pip_name: str, what: str) -> Path:
     return Path(spec.origin).parent
 
 
-def model_location(name: str) -> str:
-    """A local directory or hub repository id that `from_pretrained` accepts."""
+def builtin_location(name: str) -> str:
+    """A built-in model's local directory or hub repository id, which `from_pretrained`
+    accepts."""
     if name not in MODELS:
         raise SourceError(f"model {name!r} is unknown (known: {', '.join(MODELS)})")
     entry = MODELS[name]
@@ -68,29 +69,47 @@ def model_location(name: str) -> str:
     return str(path)
 
 
-def model_source(name: str, location: str | None = None) -> str:
-    """Where a model's weights came from, as masks record it: the hub id, the pip package and its
-    version, or the pipeline's own (relative) directory; never the path of this clone's .venv,
-    which would make two builds in two directories write different bytes."""
-    if location is not None:
-        return location
-    entry = MODELS[name]
-    if "hub" in entry:
-        return entry["hub"]
-    return f"pip {entry['pip']}=={metadata.version(entry['pip'])}"
+@dataclass(frozen=True)
+class Model:
+    """A pre-trained model as its jobs load it: the name params.yaml gives it and, when its
+    weights are not a built-in's, where they are (a catalog entry's directory or hub id, or a
+    checkpoint the pipeline pre-trained: the --location its rule hands the job). The loaders
+    below ask it where to read and what to record, so a job never tells a built-in, a catalog
+    entry and a model pre-trained here apart."""
+
+    name: str
+    location: str | None = None
+
+    @property
+    def where(self) -> str:
+        """What `from_pretrained` reads."""
+        return self.location or builtin_location(self.name)
+
+    @property
+    def source(self) -> str:
+        """Where its weights came from, as masks record it: the hub id, the pip package and its
+        version, or the location (the pipeline's own directories are relative); never the path
+        of this clone's .venv, which would make two builds in two directories write different
+        bytes."""
+        if self.location is not None:
+            return self.location
+        entry = MODELS[self.name]
+        if "hub" in entry:
+            return entry["hub"]
+        return f"pip {entry['pip']}=={metadata.version(entry['pip'])}"
 
 
-def _from_pretrained(loader, name: str, location: str | None, **kwargs):
-    """`location`, when given, is a model the pipeline pre-trained itself (a local directory);
-    otherwise the registered model `name` is read from its package or the hub."""
-    where = location or model_location(name)
-    if location and not _hub_id(location) and not (Path(location) / "config.json").is_file():
-        raise SourceError(f"model {name}: {location} has no config.json; build it with "
-                          f"snakemake {Path(location).parent}")
+def _from_pretrained(loader, model: Model, **kwargs):
+    """The model's files through one of transformers' Auto classes: a location that is a
+    directory must hold config.json (a model pre-trained here that is not built yet does not)."""
+    where = model.where
+    if model.location and not _hub_id(where) and not (Path(where) / "config.json").is_file():
+        raise SourceError(f"model {model.name}: {where} has no config.json; build it with "
+                          f"snakemake {Path(where).parent}")
     try:
         return loader.from_pretrained(where, **kwargs)
     except OSError as exc:
-        raise SourceError(f"model {name}: cannot load {where} ({_one_line(exc)}); "
+        raise SourceError(f"model {model.name}: cannot load {where} ({_one_line(exc)}); "
                           f"{_load_fix(where)}") from exc
 
 
@@ -112,16 +131,16 @@ def _load_fix(where: str) -> str:
     return f"fill the Hugging Face cache first (hf download {where}) or unset HF_HUB_OFFLINE"
 
 
-def _load_weights(loader, name: str, location: str | None, **kwargs):
+def _load_weights(loader, model: Model, **kwargs):
     """A model's weights from safetensors only: a directory that has only pickled weights
     (pytorch_model.bin) is refused, never unpickled."""
-    return _from_pretrained(loader, name, location, use_safetensors=True, **kwargs)
+    return _from_pretrained(loader, model, use_safetensors=True, **kwargs)
 
 
-def load_tokenizer(name: str, location: str | None = None):
+def load_tokenizer(model: Model):
     from transformers import AutoTokenizer
 
-    tokenizer = _from_pretrained(AutoTokenizer, name, location)
+    tokenizer = _from_pretrained(AutoTokenizer, model)
     if tokenizer.pad_token is None:  # GPT-2's has none: pad with its end-of-text token
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -141,15 +160,15 @@ def _errors_only() -> Iterator[None]:
         logging.set_verbosity(verbosity)
 
 
-def load_encoder(name: str, location: str | None = None):
+def load_encoder(model: Model):
     """The pre-trained encoder alone: what masks are computed on."""
     from transformers import AutoModel
 
     with _errors_only():
-        return _load_weights(AutoModel, name, location)
+        return _load_weights(AutoModel, model)
 
 
-def load_classifier(name: str, num_labels: int, seed: int, location: str | None = None):
+def load_classifier(model: Model, num_labels: int, seed: int):
     """The pre-trained encoder with a new classification head, initialised from `seed`: a text
     classifier, or an image classifier for a vision transformer."""
     import torch
@@ -161,18 +180,16 @@ def load_classifier(name: str, num_labels: int, seed: int, location: str | None 
 
     torch.manual_seed(seed)
     with _errors_only():
-        config = _from_pretrained(AutoConfig, name, location)
+        config = _from_pretrained(AutoConfig, model)
         if config.model_type in VISION_TYPES:
-            return _load_weights(AutoModelForImageClassification, name, location,
-                                 num_labels=num_labels)
-        model = _load_weights(AutoModelForSequenceClassification, name, location,
-                              num_labels=num_labels)
-    if model.config.pad_token_id is None:  # a decoder classifies its last token before the
-        model.config.pad_token_id = model.config.eos_token_id  # padding `load_tokenizer` adds
-    return model
+            return _load_weights(AutoModelForImageClassification, model, num_labels=num_labels)
+        net = _load_weights(AutoModelForSequenceClassification, model, num_labels=num_labels)
+    if net.config.pad_token_id is None:  # a decoder classifies its last token before the
+        net.config.pad_token_id = net.config.eos_token_id  # padding `load_tokenizer` adds
+    return net
 
 
-def load_span_predictor(name: str, seed: int, location: str | None = None):
+def load_span_predictor(model: Model, seed: int):
     """The pre-trained model with a new span-prediction head (start and end score per token),
     initialised from `seed`: extractive question answering. Two outputs per token whatever the
     checkpoint's config says (one saved from a classifier names its classes' count)."""
@@ -181,16 +198,16 @@ def load_span_predictor(name: str, seed: int, location: str | None = None):
 
     torch.manual_seed(seed)
     with _errors_only():
-        return _load_weights(AutoModelForQuestionAnswering, name, location, num_labels=2)
+        return _load_weights(AutoModelForQuestionAnswering, model, num_labels=2)
 
 
-def load_pixel_scaling(name: str, location: str | None = None) -> dict:
+def load_pixel_scaling(model: Model) -> dict:
     """How a vision model expects its pixels: the image side and the per-channel mean and std
     of its preprocessor, the scaling it was pre-trained with."""
     from transformers import AutoConfig, AutoImageProcessor
 
-    config = _from_pretrained(AutoConfig, name, location)
-    processor = _from_pretrained(AutoImageProcessor, name, location)
+    config = _from_pretrained(AutoConfig, model)
+    processor = _from_pretrained(AutoImageProcessor, model)
     return {"size": config.image_size, "channels": config.num_channels,
             "mean": list(processor.image_mean), "std": list(processor.image_std)}
 

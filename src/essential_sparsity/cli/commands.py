@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ..catalog.sources import SourceError
+from ..catalog.sources import Model, SourceError
 from ..config.levels import (
     lth_round_settings,
     pretrain_run_settings,
@@ -101,6 +101,11 @@ def _sources(args: argparse.Namespace, params: dict) -> Outcome:
     return DONE
 
 
+def _model(args: argparse.Namespace) -> Model:
+    """The model a job's --model and --location name."""
+    return Model(args.model, args.location)
+
+
 def _split(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.split import split_task
     split_task(args.settings, args.task, args.out_dir)
@@ -109,8 +114,7 @@ def _split(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _prune(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.prune import prune
-    report = prune(args.settings, args.model, args.method, args.sparsity, args.out,
-                   args.location)
+    report = prune(args.settings, _model(args), args.method, args.sparsity, args.out)
     print(f"{args.out}: pruned {report['pruned']} of {report['weights']} "
           f"({report['sparsity']:.4f})")
     return DONE
@@ -127,17 +131,16 @@ def _lth(args: argparse.Namespace, params: dict) -> Outcome:
 
 def _encode(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.encode import encode_task
-    info = encode_task(args.settings, args.model, args.task, args.data_dir, args.out,
-                       args.location)
+    info = encode_task(args.settings, _model(args), args.task, args.data_dir, args.out)
     print(f"{args.out}: {info['examples']} examples at max_length {info['max_length']}")
     return DONE
 
 
 def _finetune(args: argparse.Namespace, params: dict) -> Outcome:
     from ..stages.finetune import finetune_run
-    record = finetune_run(args.settings, params["resources"]["device"], args.model, args.task,
+    record = finetune_run(args.settings, params["resources"]["device"], _model(args), args.task,
                           args.mask, args.seed, args.data_dir, args.metrics, args.checkpoint,
-                          args.location, args.encoded, args.predictions)
+                          args.encoded, args.predictions)
     print(f"{args.metrics}: {record['metric']} {record['value']:.2f} "
           f"in {record['wall_time_s']:.0f} s")
     return 0, record

@@ -17,24 +17,23 @@ from ..training import finetune, heads
 from ..training.device import device_name, job_device, precision
 
 
-def finetune_run(settings: dict, device: str, model: str, task: str, mask_path: str | Path,
-                 seed: int, data_dir: str | Path, metrics_path: str | Path,
-                 checkpoint_path: str | Path | None = None, location: str | None = None,
+def finetune_run(settings: dict, device: str, model: sources.Model, task: str,
+                 mask_path: str | Path, seed: int, data_dir: str | Path,
+                 metrics_path: str | Path, checkpoint_path: str | Path | None = None,
                  encoded_path: str | Path | None = None,
                  predictions_path: str | Path | None = None) -> dict:
     """Fine-tune the pre-trained model under a fixed mask with the rule's `settings`
     (`finetune_settings`); write metrics (and the checkpoint, and each test example's result:
-    `predictions_path`). `location` is the checkpoint of a model the pipeline pre-trained itself;
-    a text task's splits come from `encoded_path` (`encode_task`'s file)."""
+    `predictions_path`). A text task's splits come from `encoded_path` (`encode_task`'s
+    file)."""
     torch.use_deterministic_algorithms(True)
     info = masks.mask_info(mask_path)
     mask = masks.load_mask(mask_path)
     labels = splitting.label_names(data_dir)
     entry = splitting.stored_task(data_dir, task)
     head = heads.head(entry)
-    examples, prepare = _task_inputs(model, entry, head, data_dir, settings, location,
-                                     encoded_path)
-    net = head.load(model, labels, seed, location)
+    examples, prepare = _task_inputs(model, entry, head, data_dir, settings, encoded_path)
+    net = head.load(model, labels, seed)
     device = job_device(device)
     net = net.to(device)
     start = time.perf_counter()
@@ -50,7 +49,7 @@ def finetune_run(settings: dict, device: str, model: str, task: str, mask_path: 
     if leaked:
         raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
     report = masks.sparsity_report(mask, info["model_type"])
-    record = {"model": model, "task": task, "method": info["method"],
+    record = {"model": model.name, "task": task, "method": info["method"],
               "sparsity": info["target_sparsity"], "scope_sparsity": report["sparsity"],
               "seed": seed, "metric": metric, "value": test[metric],
               "validation_value": validation[metric], "test_loss": test["loss"],
@@ -75,8 +74,8 @@ def finetune_run(settings: dict, device: str, model: str, task: str, mask_path: 
     return record
 
 
-def _task_inputs(model: str, task: tasks.Task, head: heads.Head, data_dir: str | Path,
-                 settings: dict, location: str | None, encoded_path: str | Path | None,
+def _task_inputs(model: sources.Model, task: tasks.Task, head: heads.Head,
+                 data_dir: str | Path, settings: dict, encoded_path: str | Path | None,
                  ) -> tuple[dict, Callable[[dict], dict]]:
     """The splits of a task as stored, and what turns one batch into the model's inputs: token
     ids come encoded (`encode_task`); images stay uint8 and are resized and normalized per batch,
@@ -86,9 +85,9 @@ def _task_inputs(model: str, task: tasks.Task, head: heads.Head, data_dir: str |
         if encoded_path is None:
             raise ArtefactError(f"task {task.name} is text: its runs read the token ids "
                                 f"`essential-sparsity encode` writes; pass them with --encoded")
-        return splitting.read_encoded(encoded_path, model, task.name,
+        return splitting.read_encoded(encoded_path, model.name, task.name,
                                       settings["max_length"]), head.inputs
-    scaling = sources.load_pixel_scaling(model, location)
+    scaling = sources.load_pixel_scaling(model)
 
     def prepare(batch: dict) -> dict:
         return {"pixel_values": images.pixel_values(batch["pixel_values"], **scaling),

@@ -12,13 +12,12 @@ from ..pruning.scope import scope_weights
 from ..records.io import read_json
 
 
-def prune(settings: dict, model: str, method: str, sparsity: float, out_path: str | Path,
-          location: str | None = None) -> dict:
+def prune(settings: dict, model: sources.Model, method: str, sparsity: float,
+          out_path: str | Path) -> dict:
     """Compute one mask on the pre-trained weights (a grid method at `sparsity`, or an N:M
     pattern, whose sparsity is 1 - N/M) with the rule's `settings` (`prune_settings`) and save
-    it with its sparsity report. `location` is the checkpoint of a model the pipeline
-    pre-trained itself."""
-    encoder = sources.load_encoder(model, location)
+    it with its sparsity report."""
+    encoder = sources.load_encoder(model)
     weights = scope_weights(encoder, settings["scope"])
     nm = levels.parse_nm(method)
     if nm:
@@ -28,12 +27,12 @@ def prune(settings: dict, model: str, method: str, sparsity: float, out_path: st
             mask = masks.nm_mask(weights, *nm)
         except ValueError as exc:
             raise ParamsError(f"prune.nm_patterns: {exc}; remove the pattern from params.yaml "
-                              f"for {model}") from exc
+                              f"for {model.name}") from exc
     else:
         (mask,) = masks.grid_masks(weights, [sparsity], method, settings["random_seed"]).values()
-    info = {"model": model, "method": method, "target_sparsity": sparsity,
+    info = {"model": model.name, "method": method, "target_sparsity": sparsity,
             "scope": settings["scope"], "model_type": encoder.config.model_type,
-            "source": sources.model_source(model, location)}
+            "source": model.source}
     if method == "random":
         info["seed"] = settings["random_seed"]
     masks.save_mask(out_path, mask, info)

@@ -27,7 +27,7 @@ def mask_similarity(settings: dict, lth_masks: list[str | Path], out_csv: str | 
     omp_methods = settings["methods"]
     for model in sorted({model for model, _ in found}):
         at = sorted(s for m, s in found if m == model)
-        encoder = sources.load_encoder(model, settings["locations"].get(model))
+        encoder = sources.load_encoder(sources.Model(model, settings["locations"].get(model)))
         weights = scope_weights(encoder, settings["scope"])
         omp = {method: masks.grid_masks(weights, at, method) for method in omp_methods}
         for sparsity in at:

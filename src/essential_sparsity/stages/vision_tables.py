@@ -26,9 +26,9 @@ def normalized_rows(weight: torch.Tensor) -> np.ndarray:
     return normalize(weight.detach().float().numpy()) * math.sqrt(weight.shape[1])
 
 
-def _layers(scope: str, model: str, location: str | None) -> dict[int, np.ndarray]:
+def _layers(scope: str, model: sources.Model) -> dict[int, np.ndarray]:
     """Every in-scope weight of each transformer block, normalized, flattened."""
-    encoder = sources.load_encoder(model, location)
+    encoder = sources.load_encoder(model)
     model_type = encoder.config.model_type
     layers: dict[int, list[np.ndarray]] = {}
     for name, weight in scope_weights(encoder, scope).items():
@@ -45,7 +45,7 @@ def weight_tables(settings: dict,
     edges = np.linspace(-4.0, 4.0, bins + 1)
     zero_rows, hist_rows = [], []
     for model, location in locations.items():
-        layers = _layers(settings["scope"], model, location)
+        layers = _layers(settings["scope"], sources.Model(model, location))
         everything = np.concatenate(list(layers.values()))
         for layer, values in [*layers.items(), ("all", everything)]:
             zero_rows.append({"model": model, "objective": settings["objectives"][model],

@@ -20,19 +20,19 @@ from . import finetune, qa
 
 @dataclass(frozen=True)
 class Head:
-    load: Callable[[str, list[str], int, str | None], torch.nn.Module]
+    load: Callable[[sources.Model, list[str], int], torch.nn.Module]
     encode: Callable[..., dict[str, torch.Tensor]]
     inputs: Callable[[dict], dict]
     score: Callable[..., dict]
     extra_scores: tuple[str, ...]  # what its runs report beside the task's metric
 
 
-def _classifier(model: str, labels: list[str], seed: int, location: str | None):
-    return sources.load_classifier(model, len(labels), seed, location)
+def _classifier(model: sources.Model, labels: list[str], seed: int):
+    return sources.load_classifier(model, len(labels), seed)
 
 
-def _span_predictor(model: str, labels: list[str], seed: int, location: str | None):
-    return sources.load_span_predictor(model, seed, location)
+def _span_predictor(model: sources.Model, labels: list[str], seed: int):
+    return sources.load_span_predictor(model, seed)
 
 
 def _accuracy(net: torch.nn.Module, encoded: dict, data_dir: str | Path, split: str,
