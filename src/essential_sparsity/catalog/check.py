@@ -32,19 +32,23 @@ STAMP = Path(".snakemake", "catalog-checked.json")
 # the code a check runs: a change to it checks every entry again
 CODE = ("essential_sparsity.catalog.entries", "essential_sparsity.data.readers",
         "essential_sparsity.data.splitting", "essential_sparsity.data.corpus", __name__)
+# the sections that name models, and the model types each takes (None: any with a scope)
+MODEL_SECTIONS = {"sources.models": None,
+                  "llm.models": [t for t, family in FAMILIES.items()
+                                 if family in CAUSAL_LM_FAMILIES],
+                  "vision.models": list(VISION_TYPES)}
 
 
 def check_catalog(params: dict, stamp: Path | None = None) -> None:
     """Every catalog entry the profile uses is here and usable, and the data section can split
     each task: one ParamsError line naming the entry and the fix, before any job runs. With a
     `stamp`, tasks and corpora recorded there as passed are not read again."""
-    named = {f"{section}.models": params[section]["models"]
-             for section in ("sources", "llm", "vision")}
+    named = {key: params[key.split(".")[0]]["models"] for key in MODEL_SECTIONS}
     for name, entry in user_models(params, [n for names in named.values() for n in names]).items():
         _check_model(name, entry, [key for key, names in named.items() if name in names])
     passed, keys = _passed(stamp), []
-    named = list(dict.fromkeys([*params["sources"]["tasks"], *params["vision"]["tasks"]]))
-    for name, entry in user_tasks(params, named).items():
+    tasks = list(dict.fromkeys([*params["sources"]["tasks"], *params["vision"]["tasks"]]))
+    for name, entry in user_tasks(params, tasks).items():
         keys.append(_key(entry, params["data"]))
         if keys[-1] not in passed:
             _check_task(name, entry, params["data"])
@@ -104,13 +108,6 @@ def _check_corpus(name: str, entry: dict, section: str, min_chars: int) -> None:
         raise ParamsError(f"catalog.corpora.{name}: {len(documents)} distinct documents "
                           f"of at least {section}.min_chars = {min_chars} characters; "
                           f"training and held-out text need 2 or more: give it more text")
-
-
-# the sections that name models, and the model types each takes (None: any with a scope)
-MODEL_SECTIONS = {"sources.models": None,
-                  "llm.models": [t for t, family in FAMILIES.items()
-                                 if family in CAUSAL_LM_FAMILIES],
-                  "vision.models": list(VISION_TYPES)}
 
 
 def _check_model(name: str, entry: dict, sections: list[str]) -> None:
