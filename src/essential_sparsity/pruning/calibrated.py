@@ -135,19 +135,12 @@ def _keep_lowest(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return ~(below | (tied & (tied.cumsum(1) <= need)))
 
 
-def _keep_nm(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
-    """Keep the n highest scores of every m consecutive weights along each row."""
-    groups = scores.reshape(-1, m)
-    pruned = torch.argsort(groups, dim=1, stable=True)[:, : m - n]
-    return torch.ones_like(groups, dtype=torch.bool).scatter_(1, pruned, False).view(scores.shape)
-
-
 def wanda(weight: torch.Tensor, norms_sq: torch.Tensor, sparsity: float,
           nm: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Wanda: score |W_ij| x ||X_j||, compared within each output row; weights unchanged."""
     scores = weight.detach().abs().float() * norms_sq.sqrt().unsqueeze(0)
     if nm:
-        keep = _keep_nm(scores, *nm)
+        keep = masks.keep_nm(scores, *nm)
     else:
         keep = _keep_lowest(scores, _row_counts(*weight.shape, sparsity))
     return keep, weight.detach() * keep
@@ -197,7 +190,7 @@ def sparsegpt(weight: torch.Tensor, hessian: torch.Tensor, sparsity: float,
         for i in range(stop - start):
             if nm and i % nm[1] == 0:
                 group = block[i:i + nm[1]] ** 2 / d[i:i + nm[1]].unsqueeze(1) ** 2
-                keep[:, start + i:start + i + nm[1]] = _keep_nm(group.T.contiguous(), *nm)
+                keep[:, start + i:start + i + nm[1]] = masks.keep_nm(group.T.contiguous(), *nm)
             kept = keep[:, start + i]
             torch.mul(block[i], ~kept, out=err[i]).div_(d[i])
             block[i:].addr_(h1[i, i:], err[i], alpha=-1)

@@ -166,9 +166,17 @@ def grid_masks(weights: dict[str, torch.Tensor], sparsities: list[float], method
 # SparseGPT's `prune_n` counts the pruned weights instead.
 
 
+def keep_nm(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """Keep the n highest scores of every m consecutive weights along each row; among equal
+    scores the earlier weight goes first, as in OMP. Magnitudes here, Wanda's and SparseGPT's
+    scores in `calibrated`."""
+    groups = scores.reshape(-1, m)
+    pruned = torch.argsort(groups, dim=1, stable=True)[:, :m - n]
+    return torch.ones_like(groups, dtype=torch.bool).scatter_(1, pruned, False).view(scores.shape)
+
+
 def nm_mask(weights: dict[str, torch.Tensor], n: int, m: int) -> dict[str, torch.Tensor]:
-    """Keep the n largest |w| of every m consecutive weights along each row; among equal
-    magnitudes the earlier weight goes first, as in OMP."""
+    """Keep the n largest |w| of every m consecutive weights along each row."""
     if not 1 <= n <= m:
         raise ValueError(f"N:M pattern {n}:{m}: N (weights kept) must be between 1 and M")
     mask = {}
@@ -176,10 +184,7 @@ def nm_mask(weights: dict[str, torch.Tensor], n: int, m: int) -> dict[str, torch
         if w.shape[-1] % m:
             raise ValueError(f"N:M pattern {n}:{m} does not fit {name}: its input size "
                              f"{w.shape[-1]} is not a multiple of M = {m}")
-        groups = w.detach().abs().float().reshape(-1, m)
-        pruned = torch.argsort(groups, dim=1, stable=True)[:, :m - n]
-        keep = torch.ones_like(groups, dtype=torch.bool).scatter_(1, pruned, False)
-        mask[name] = keep.view(w.shape)
+        mask[name] = keep_nm(w.detach().abs().float(), n, m)
     return mask
 
 
