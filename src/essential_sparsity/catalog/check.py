@@ -12,6 +12,7 @@ when one of those changes."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -78,7 +79,14 @@ def _key(entry: dict, settings) -> str | None:
     files = readers.fingerprint(entry)
     if files is None:
         return None
-    digest = hashlib.sha256(json.dumps([entry, settings, files], sort_keys=True).encode())
+    text = json.dumps([entry, settings, files, _code_digest()], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The check's code, hashed once per process rather than once per entry."""
+    digest = hashlib.sha256()
     for module in CODE:
         digest.update(Path(importlib.util.find_spec(module).origin).read_bytes())
     return digest.hexdigest()
